@@ -1,0 +1,224 @@
+//! Parser for the text of QEMU's `info mtree -f` (the flat views of every address
+//! space), as printed by QEMU 7 to 10.
+
+use thiserror::Error;
+
+use crate::{DeviceKind, DeviceTable, MemoryMap};
+
+/// `create_unimplemented_device` maps its stub at this priority, so that any real
+/// device mapped over it wins; nothing else in QEMU uses it.
+const UNIMPLEMENTED_DEVICE_PRIORITY: i64 = -1000;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum MtreeError {
+    #[error("line {line}: {reason}: {text:?}")]
+    BadLine {
+        line: usize,
+        reason: &'static str,
+        text: String,
+    },
+    #[error("no flat view of address space {wanted} in the memory map dump (found: {found})")]
+    NoAddressSpace { wanted: String, found: String },
+}
+
+struct FlatView {
+    address_spaces: Vec<String>,
+    ranges: Vec<MtreeRange>,
+}
+
+/// One line of a flat view.
+#[derive(Debug, PartialEq, Eq)]
+struct MtreeRange {
+    first: u64,
+    last: u64,
+    priority: i64,
+    attribute: String,
+    name: String,
+    /// Offset of `first` inside the region (the `@…` suffix), so its base is
+    /// `first - offset_in_region`.
+    offset_in_region: u64,
+}
+
+impl MemoryMap {
+    /// Builds the map of the CPU's view of memory from `info mtree -f`, interning each
+    /// region into `devices`.
+    ///
+    /// Picks the flat view of address space `cpu-memory-0` (on Cortex-M the only one
+    /// that holds the NVIC and SysTick), falling back to `memory`.
+    pub fn from_mtree(text: &str, devices: &DeviceTable) -> Result<MemoryMap, MtreeError> {
+        let views = parse_flat_views(text)?;
+        let wanted = ["cpu-memory-0", "memory"];
+        let view = wanted
+            .iter()
+            .find_map(|name| {
+                views
+                    .iter()
+                    .find(|view| view.address_spaces.iter().any(|a| a == name))
+            })
+            .ok_or_else(|| MtreeError::NoAddressSpace {
+                wanted: wanted.join(" or "),
+                found: views
+                    .iter()
+                    .flat_map(|v| v.address_spaces.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let mut map = MemoryMap::new();
+        for range in &view.ranges {
+            let base = range.first.wrapping_sub(range.offset_in_region);
+            let kind = range_kind(&range.attribute, range.priority);
+            // The region's size as far as this view shows it: from its base to the last
+            // byte of its last section.
+            let size = view
+                .ranges
+                .iter()
+                .filter(|r| r.name == range.name && r.first.wrapping_sub(r.offset_in_region) == base)
+                .map(|r| r.last)
+                .max()
+                .unwrap_or(range.last)
+                .wrapping_sub(base)
+                .wrapping_add(1);
+            let device = devices.intern(&range.name, base, size, kind);
+            map.insert(range.first, range.last, device, base);
+        }
+        Ok(map)
+    }
+}
+
+fn range_kind(attribute: &str, priority: i64) -> DeviceKind {
+    match attribute {
+        "ram" | "ramd" | "nv-ram" => DeviceKind::Ram,
+        "rom" | "romd" => DeviceKind::Rom,
+        _ if priority == UNIMPLEMENTED_DEVICE_PRIORITY => DeviceKind::Unimplemented,
+        _ => DeviceKind::Device,
+    }
+}
+
+fn parse_flat_views(text: &str) -> Result<Vec<FlatView>, MtreeError> {
+    let mut views: Vec<FlatView> = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with("FlatView #") {
+            views.push(FlatView {
+                address_spaces: Vec::new(),
+                ranges: Vec::new(),
+            });
+        } else if let Some(rest) = line.strip_prefix("AS \"") {
+            if let (Some(view), Some(end)) = (views.last_mut(), rest.find('"')) {
+                view.address_spaces.push(rest[..end].to_string());
+            }
+        } else if line.starts_with(|c: char| c.is_ascii_hexdigit()) && line.contains(" (prio ") {
+            let range = parse_range(line).map_err(|reason| MtreeError::BadLine {
+                line: index + 1,
+                reason,
+                text: raw.to_string(),
+            })?;
+            if let Some(view) = views.last_mut() {
+                view.ranges.push(range);
+            }
+        }
+    }
+    Ok(views)
+}
+
+/// `0000000040000000-0000000040000fff (prio 0, i/o): name @0000000000000010 …`
+fn parse_range(line: &str) -> Result<MtreeRange, &'static str> {
+    let (span, rest) = line.split_once(" (prio ").ok_or("no \"(prio\"")?;
+    let (first, last) = span.split_once('-').ok_or("no '-' in the address range")?;
+    let first = u64::from_str_radix(first, 16).map_err(|_| "bad start address")?;
+    let last = u64::from_str_radix(last, 16).map_err(|_| "bad end address")?;
+    if last < first {
+        return Err("range ends before it starts");
+    }
+    let (attrs, name_part) = rest.split_once("): ").ok_or("no \"): \" before the name")?;
+    let (priority, attribute) = attrs.split_once(", ").ok_or("no region attribute")?;
+    let priority = priority.trim().parse().map_err(|_| "bad priority")?;
+    // Owner annotations (`-o`) and the in-region offset follow the name.
+    let name_part = name_part.split(" owner:").next().unwrap_or(name_part);
+    let (name, offset_in_region) = match name_part.rsplit_once(" @") {
+        Some((name, offset)) => (
+            name,
+            u64::from_str_radix(offset.split_whitespace().next().unwrap_or(""), 16)
+                .map_err(|_| "bad region offset after '@'")?,
+        ),
+        None => (name_part, 0),
+    };
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("no region name");
+    }
+    Ok(MtreeRange {
+        first,
+        last,
+        priority,
+        attribute: attribute.trim().to_string(),
+        name: name.to_string(),
+        offset_in_region,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_line_with_an_offset() {
+        let range = parse_range(
+            "00000000e000e0f0-00000000e000efff (prio 0, i/o): nvic_sysregs @00000000000000f0",
+        )
+        .unwrap();
+        assert_eq!(
+            range,
+            MtreeRange {
+                first: 0xe000_e0f0,
+                last: 0xe000_efff,
+                priority: 0,
+                attribute: "i/o".into(),
+                name: "nvic_sysregs".into(),
+                offset_in_region: 0xf0,
+            }
+        );
+    }
+
+    #[test]
+    fn parses_negative_priority_and_owner() {
+        let range = parse_range(
+            "00000000400fd000-00000000400fdfff (prio -1000, i/o): flash-control owner:{dev path=/machine/unattached/device[9]}",
+        )
+        .unwrap();
+        assert_eq!(range.priority, -1000);
+        assert_eq!(range.name, "flash-control");
+    }
+
+    #[test]
+    fn bad_lines_name_the_problem() {
+        let err = MemoryMap::from_mtree(
+            "FlatView #0\n AS \"memory\", root: system\n  00000000zz-0000000001 (prio 0, i/o): x\n",
+            &DeviceTable::new(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            MtreeError::BadLine {
+                line: 3,
+                reason: "bad start address",
+                text: "  00000000zz-0000000001 (prio 0, i/o): x".into()
+            }
+        );
+        let err = parse_range("0000000000002000-0000000000001000 (prio 0, i/o): x").unwrap_err();
+        assert_eq!(err, "range ends before it starts");
+    }
+
+    #[test]
+    fn missing_address_space_is_reported() {
+        let err = MemoryMap::from_mtree(
+            "FlatView #0\n AS \"I/O\", root: io\n  0000-ffff (prio 0, i/o): io\n",
+            &DeviceTable::new(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no flat view of address space cpu-memory-0 or memory in the memory map dump (found: I/O)"
+        );
+    }
+}

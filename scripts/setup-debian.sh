@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what building, tracing and testing need on a fresh Debian bookworm machine:
+# QEMU 10.0 from bookworm-backports (TCG plugin API v4), the bare-metal ARM compiler
+# for the test firmware, glib headers for the PANDA plugin, and the Python consumers
+# (DuckDB, pandas, pyarrow) the tests read traces back with. Safe to run again.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+need_apt=()
+command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
+command -v arm-none-eabi-gcc >/dev/null || need_apt+=(gcc-arm-none-eabi)
+[ -e /usr/lib/arm-none-eabi/newlib ] || need_apt+=(libnewlib-arm-none-eabi)
+pkg-config --exists glib-2.0 2>/dev/null || need_apt+=(libglib2.0-dev pkg-config)
+command -v socat >/dev/null || need_apt+=(socat)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+    backports=/etc/apt/sources.list.d/bookworm-backports.sources
+    if [ ! -e "$backports" ]; then
+        # Same mirror as the machine's own Debian source, so no new host is contacted.
+        uris=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+        if [ -z "$uris" ]; then
+            uris=$(awk '$1 == "deb" && $3 ~ /^bookworm$/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+        fi
+        uris=${uris:-http://deb.debian.org/debian}
+        $SUDO tee "$backports" >/dev/null <<SRC
+Types: deb
+URIs: $uris
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    fi
+    $SUDO apt-get update -q
+    export DEBIAN_FRONTEND=noninteractive
+    # QEMU must be >= 9.2 for plugin API v4: bookworm itself ships 7.2.
+    $SUDO apt-get install -y -q -t bookworm-backports qemu-system-arm
+    $SUDO apt-get install -y -q gcc-arm-none-eabi libnewlib-arm-none-eabi libglib2.0-dev pkg-config socat
+fi
+
+python3 -c 'import duckdb, pandas, pyarrow' 2>/dev/null \
+    || python3 -m pip install -q -r "$(dirname "$0")/../requirements-test.txt"
