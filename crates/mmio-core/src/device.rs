@@ -107,7 +107,10 @@ impl DeviceTable {
         if let Some(id) = self.find(name, base) {
             return id;
         }
-        let mut inner = self.inner.write().unwrap_or_else(|poison| poison.into_inner());
+        let mut inner = self
+            .inner
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
         let name: Arc<str> = Arc::from(name);
         if let Some(&id) = inner.index.get(&(name.clone(), base)) {
             return id;
@@ -127,13 +130,19 @@ impl DeviceTable {
 
     /// The id of an already interned device.
     pub fn find(&self, name: &str, base: u64) -> Option<DeviceId> {
-        let inner = self.inner.read().unwrap_or_else(|poison| poison.into_inner());
+        let inner = self
+            .inner
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
         inner.index.get(&(Arc::from(name), base)).copied()
     }
 
     /// The device behind `id`; `None` for [`DeviceId::UNKNOWN`] or a foreign id.
     pub fn get(&self, id: DeviceId) -> Option<Device> {
-        let inner = self.inner.read().unwrap_or_else(|poison| poison.into_inner());
+        let inner = self
+            .inner
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
         inner.devices.get(id.0 as usize).cloned()
     }
 
@@ -143,7 +152,10 @@ impl DeviceTable {
         if id == DeviceId::UNASSIGNED {
             return Some(DeviceKind::Unassigned);
         }
-        let inner = self.inner.read().unwrap_or_else(|poison| poison.into_inner());
+        let inner = self
+            .inner
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
         inner.devices.get(id.0 as usize).map(|device| device.kind)
     }
 
@@ -157,14 +169,20 @@ impl DeviceTable {
 
     /// All devices, indexed by `DeviceId.0`.
     pub fn snapshot(&self) -> Vec<Device> {
-        let inner = self.inner.read().unwrap_or_else(|poison| poison.into_inner());
+        let inner = self
+            .inner
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
         inner.devices.clone()
     }
 
     /// Appends to `into` the devices added since it was last extended, so a writer
     /// thread can keep a lock-free cache of the table, which only grows.
     pub fn extend_cache(&self, into: &mut Vec<Device>) {
-        let inner = self.inner.read().unwrap_or_else(|poison| poison.into_inner());
+        let inner = self
+            .inner
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
         if into.len() < inner.devices.len() {
             into.extend_from_slice(&inner.devices[into.len()..]);
         }
@@ -208,7 +226,10 @@ mod tests {
         assert!(table.get(DeviceId::UNASSIGNED).is_none());
         assert!(DeviceId::UNKNOWN.is_unknown());
         assert_eq!(table.kind(DeviceId::UNKNOWN), None);
-        assert_eq!(table.kind(DeviceId::UNASSIGNED), Some(DeviceKind::Unassigned));
+        assert_eq!(
+            table.kind(DeviceId::UNASSIGNED),
+            Some(DeviceKind::Unassigned)
+        );
         assert_eq!(table.kind(DeviceId(0)), Some(DeviceKind::Device));
     }
 

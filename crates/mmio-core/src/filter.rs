@@ -43,9 +43,11 @@ impl Filter {
     pub fn parse(text: &str) -> Result<Filter, FilterError> {
         let mut filter = Filter::default();
         for arg in text.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-            let (key, value) = arg.split_once('=').ok_or_else(|| FilterError::NotKeyValue {
-                text: arg.to_string(),
-            })?;
+            let (key, value) = arg
+                .split_once('=')
+                .ok_or_else(|| FilterError::NotKeyValue {
+                    text: arg.to_string(),
+                })?;
             if !filter.set(key.trim(), value.trim())? {
                 return Err(FilterError::UnknownKey {
                     key: key.trim().to_string(),
@@ -159,9 +161,13 @@ fn list<'a>(
 }
 
 fn parse_range(text: &str) -> Result<(u64, u64), FilterError> {
-    let (first, last) = text
-        .split_once('-')
-        .ok_or_else(|| bad("ranges", text, "expected FIRST-LAST, e.g. 0x40000000-0x4000ffff"))?;
+    let (first, last) = text.split_once('-').ok_or_else(|| {
+        bad(
+            "ranges",
+            text,
+            "expected FIRST-LAST, e.g. 0x40000000-0x4000ffff",
+        )
+    })?;
     let first = parse_address(first).map_err(|reason| bad("ranges", text, reason))?;
     let last = parse_address(last).map_err(|reason| bad("ranges", text, reason))?;
     if last < first {
@@ -265,7 +271,9 @@ mod tests {
             "ranges=0x4000-zz: \"zz\" is not an address (use 0x… or decimal)"
         );
         assert_eq!(
-            Filter::parse("ranges=0x5000-0x4000").unwrap_err().to_string(),
+            Filter::parse("ranges=0x5000-0x4000")
+                .unwrap_err()
+                .to_string(),
             "ranges=0x5000-0x4000: range ends before it starts"
         );
         assert_eq!(
@@ -273,7 +281,9 @@ mod tests {
             "ranges=0x4000: expected FIRST-LAST, e.g. 0x40000000-0x4000ffff"
         );
         assert_eq!(
-            Filter::parse("devices=pl011++systick").unwrap_err().to_string(),
+            Filter::parse("devices=pl011++systick")
+                .unwrap_err()
+                .to_string(),
             "devices=pl011++systick: empty item in a '+'-separated list"
         );
         assert_eq!(
@@ -286,11 +296,15 @@ mod tests {
         );
         assert_eq!(
             Filter::parse("colour=red").unwrap_err(),
-            FilterError::UnknownKey { key: "colour".into() }
+            FilterError::UnknownKey {
+                key: "colour".into()
+            }
         );
         assert_eq!(
             Filter::parse("pl011").unwrap_err(),
-            FilterError::NotKeyValue { text: "pl011".into() }
+            FilterError::NotKeyValue {
+                text: "pl011".into()
+            }
         );
     }
 

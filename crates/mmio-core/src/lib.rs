@@ -23,4 +23,6 @@ pub use event::{Access, MmioEvent};
 pub use filter::{Filter, FilterError};
 pub use memory_map::{DeviceResolver, EmulatorNameResolver, MemoryMap, Resolution};
 pub use mtree::MtreeError;
-pub use recorder::{EventSink, Recorder, RecorderConfig, RecorderError, RecorderSummary, SinkError};
+pub use recorder::{
+    EventSink, Recorder, RecorderConfig, RecorderError, RecorderSummary, SinkError,
+};

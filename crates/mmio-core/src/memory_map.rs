@@ -254,7 +254,13 @@ mod tests {
         assert!(map.is_empty());
         // The guest remaps the device elsewhere.
         map.insert(0x8000, 0x8fff, id(1), 0x8000);
-        assert_eq!(map.lookup(0x8004).unwrap(), Resolution { device: id(1), base: 0x8000 });
+        assert_eq!(
+            map.lookup(0x8004).unwrap(),
+            Resolution {
+                device: id(1),
+                base: 0x8000
+            }
+        );
         assert_eq!(map.lookup(0x1004), None);
     }
 
@@ -298,12 +304,30 @@ mod tests {
         map.insert(0x4000_c000, 0x4000_cfff, uart, 0x4000_c000);
         let resolver = EmulatorNameResolver::new(map, devices.clone());
 
-        let anon = resolver.resolve_named(Some("anon0a1b2c3d"), 0xe000_e018, 4).unwrap();
-        assert_eq!(anon, Resolution { device: systick, base: 0xe000_e010 });
-        let named = resolver.resolve_named(Some("pl011"), 0x4000_c018, 4).unwrap();
-        assert_eq!(named, Resolution { device: uart, base: 0x4000_c000 });
+        let anon = resolver
+            .resolve_named(Some("anon0a1b2c3d"), 0xe000_e018, 4)
+            .unwrap();
+        assert_eq!(
+            anon,
+            Resolution {
+                device: systick,
+                base: 0xe000_e010
+            }
+        );
+        let named = resolver
+            .resolve_named(Some("pl011"), 0x4000_c018, 4)
+            .unwrap();
+        assert_eq!(
+            named,
+            Resolution {
+                device: uart,
+                base: 0x4000_c000
+            }
+        );
         // A name the map disagrees with is kept, with an unknown base.
-        let other = resolver.resolve_named(Some("gptm"), 0x4000_c018, 4).unwrap();
+        let other = resolver
+            .resolve_named(Some("gptm"), 0x4000_c018, 4)
+            .unwrap();
         assert_eq!(&*devices.get(other.device).unwrap().name, "gptm");
         assert_eq!(other.base, 0);
         assert_eq!(resolver.resolve_named(None, 0x5000_0000, 4), None);

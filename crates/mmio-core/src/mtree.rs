@@ -72,7 +72,9 @@ impl MemoryMap {
             let size = view
                 .ranges
                 .iter()
-                .filter(|r| r.name == range.name && r.first.wrapping_sub(r.offset_in_region) == base)
+                .filter(|r| {
+                    r.name == range.name && r.first.wrapping_sub(r.offset_in_region) == base
+                })
                 .map(|r| r.last)
                 .max()
                 .unwrap_or(range.last)

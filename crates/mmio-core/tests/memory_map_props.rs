@@ -16,7 +16,11 @@ fn op() -> impl Strategy<Value = Op> {
     (0..SPACE, 0..SPACE, 0u32..5, any::<bool>()).prop_map(|(a, b, device, insert)| {
         let (first, last) = (a.min(b), a.max(b));
         if insert {
-            Op::Insert { first, last, device }
+            Op::Insert {
+                first,
+                last,
+                device,
+            }
         } else {
             Op::Remove { first, last }
         }

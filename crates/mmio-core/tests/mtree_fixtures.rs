@@ -31,7 +31,11 @@ fn lm3s6965evb_uses_the_cpu_view_with_nvic_and_systick() {
     );
     assert_eq!(
         resolve(&map, &devices, 0x400f_d000),
-        ("flash-control".into(), 0x400f_d000, DeviceKind::Unimplemented)
+        (
+            "flash-control".into(),
+            0x400f_d000,
+            DeviceKind::Unimplemented
+        )
     );
     assert_eq!(
         resolve(&map, &devices, 0x400f_c004),
@@ -50,7 +54,11 @@ fn lm3s6965evb_uses_the_cpu_view_with_nvic_and_systick() {
         resolve(&map, &devices, 0x2000_0000),
         ("stellaris.sram".into(), 0x2000_0000, DeviceKind::Ram)
     );
-    assert_eq!(map.resolve(0x4000_1000, 4), None, "hole between watchdog and GPIO");
+    assert_eq!(
+        map.resolve(0x4000_1000, 4),
+        None,
+        "hole between watchdog and GPIO"
+    );
     let nvic = devices.find("nvic_sysregs", 0xe000_e000).unwrap();
     assert_eq!(devices.get(nvic).unwrap().size, 0x1000);
     assert_eq!(map.len(), 36);

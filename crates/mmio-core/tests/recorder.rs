@@ -46,7 +46,11 @@ fn event(cpu: u32, n: u64) -> MmioEvent {
     MmioEvent {
         seq: u64::MAX,
         cpu,
-        access: if n.is_multiple_of(2) { Access::Read } else { Access::Write },
+        access: if n.is_multiple_of(2) {
+            Access::Read
+        } else {
+            Access::Write
+        },
         guest_pc: 0x1000 + n,
         phys_addr: Some(0x4000_c000),
         virt_addr: 0x4000_c000,
@@ -124,7 +128,10 @@ fn a_slow_sink_makes_the_callback_wait_without_losing_events() {
     }
     let summary = recorder.finish().unwrap();
     assert_eq!(summary.events, 1_000);
-    assert!(summary.waits > 0, "the producer must have waited: {summary:?}");
+    assert!(
+        summary.waits > 0,
+        "the producer must have waited: {summary:?}"
+    );
     let out = out.lock().unwrap();
     assert_eq!(out.events.len(), 1_000);
     // Memory stays bounded: batches never exceed the configured buffer.
@@ -162,7 +169,11 @@ fn an_idle_guest_gets_its_events_flushed() {
         waited += Duration::from_millis(10);
     }
     let out_now = out.lock().unwrap();
-    assert_eq!(out_now.events.len(), 1, "partial buffer reached the sink before finish");
+    assert_eq!(
+        out_now.events.len(),
+        1,
+        "partial buffer reached the sink before finish"
+    );
     assert!(out_now.flushes >= 1);
     drop(out_now);
     recorder.finish().unwrap();
@@ -193,7 +204,6 @@ struct FailingSink {
 
 #[derive(Debug)]
 struct DiskFull;
-
 
 impl std::fmt::Display for DiskFull {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

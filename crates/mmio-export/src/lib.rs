@@ -1,1 +1,114 @@
+//! The only crate that knows trace file formats.
+//!
+//! | extension | format |
+//! |---|---|
+//! | `.json` | the upstream PANDA `mmio_trace` plugin's JSON array |
+//! | `.jsonl`, `.ndjson` | JSON Lines, one event per line |
+//! | `.parquet` | Parquet (zstd), for DuckDB, pandas, Polars |
+//!
+//! Writers are [`mmio_core::EventSink`]s created by [`create_writer`]; they write to
+//! `FILE.partial` and rename it to `FILE` when finished, so a reader never sees a
+//! half-written file under the final name. Readers ([`TraceReader`], from
+//! [`open_trace`]) stream events back without loading the file.
+//! The columns and keys are documented in `docs/FORMAT.md`.
 
+mod atomic;
+mod device_cache;
+mod error;
+mod info;
+mod jsonl;
+mod panda_json;
+mod parquet_format;
+mod reader;
+mod text;
+
+use std::path::Path;
+
+use mmio_core::EventSink;
+
+pub use error::ExportError;
+pub use info::TraceInfo;
+pub use parquet_format::{default_recovery_output, recover_parquet, RecoverySummary};
+pub use reader::{open_trace, TraceReader};
+
+/// Version of the columns and keys written; bumped when they change incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A trace file format, chosen by the file's extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `.json`: the upstream PANDA plugin's JSON array.
+    PandaJson,
+    /// `.jsonl` / `.ndjson`.
+    JsonLines,
+    /// `.parquet`.
+    Parquet,
+}
+
+impl Format {
+    pub const SUPPORTED: &'static str = ".parquet, .jsonl, .ndjson, .json";
+
+    /// The format of `path`, by its extension (case-insensitive). A `FILE.partial`
+    /// left by an interrupted run has the format of `FILE`.
+    pub fn from_path(path: &Path) -> Result<Format, ExportError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let name = name.strip_suffix(".partial").unwrap_or(&name);
+        let extension = name.rsplit_once('.').map(|(_, ext)| ext).unwrap_or("");
+        match extension {
+            "json" => Ok(Format::PandaJson),
+            "jsonl" | "ndjson" => Ok(Format::JsonLines),
+            "parquet" => Ok(Format::Parquet),
+            _ => Err(ExportError::UnsupportedExtension {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+/// Creates the writer for `path` (format by extension). Fails now, not at the end of
+/// the run, when the extension is unknown or `FILE.partial` cannot be created.
+pub fn create_writer(path: &Path, info: TraceInfo) -> Result<Box<dyn EventSink>, ExportError> {
+    Ok(match Format::from_path(path)? {
+        Format::PandaJson => Box::new(panda_json::PandaJsonWriter::create(path, info)?),
+        Format::JsonLines => Box::new(jsonl::JsonLinesWriter::create(path, info)?),
+        Format::Parquet => Box::new(parquet_format::ParquetWriter::create(path, info)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_follows_the_extension() {
+        assert_eq!(
+            Format::from_path(Path::new("t.json")).unwrap(),
+            Format::PandaJson
+        );
+        assert_eq!(
+            Format::from_path(Path::new("t.JSONL")).unwrap(),
+            Format::JsonLines
+        );
+        assert_eq!(
+            Format::from_path(Path::new("t.ndjson")).unwrap(),
+            Format::JsonLines
+        );
+        assert_eq!(
+            Format::from_path(Path::new("d/t.parquet")).unwrap(),
+            Format::Parquet
+        );
+        assert_eq!(
+            Format::from_path(Path::new("t.parquet.partial")).unwrap(),
+            Format::Parquet
+        );
+        assert_eq!(
+            Format::from_path(Path::new("trace.csv"))
+                .unwrap_err()
+                .to_string(),
+            "trace.csv: unsupported trace file extension (use .parquet, .jsonl, .ndjson, .json)"
+        );
+    }
+}
