@@ -1,0 +1,179 @@
+//! `mmio-trace qemu`: dump the memory map, run QEMU with the plugin, summarise.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::qmp::dump_memory_map;
+use crate::summary::Summary;
+
+/// The plugin's file name, as cargo builds it.
+const PLUGIN_FILE: &str = "libmmio_trace_qemu.so";
+
+#[derive(Args, Debug)]
+pub struct QemuArgs {
+    /// Trace file to write; its extension picks the format (.parquet, .jsonl, .ndjson, .json).
+    #[arg(short, long, default_value = "mmio-trace.parquet")]
+    out: PathBuf,
+    /// Keep only these devices ('+'-separated names), e.g. pl011+v7m_systick.
+    #[arg(long)]
+    devices: Option<String>,
+    /// Keep only these physical address ranges, e.g. 0x40000000-0x4000ffff+0xe000e000-0xe000efff.
+    #[arg(long)]
+    ranges: Option<String>,
+    /// Keep only reads (r) or writes (w).
+    #[arg(long)]
+    access: Option<String>,
+    /// Keep only these device kinds, e.g. unimplemented+unassigned.
+    #[arg(long)]
+    kinds: Option<String>,
+    /// Record each access's instruction count (slower).
+    #[arg(long)]
+    icount: bool,
+    /// The plugin (default: $MMIO_TRACE_QEMU_PLUGIN, else libmmio_trace_qemu.so beside this program).
+    #[arg(long)]
+    plugin: Option<PathBuf>,
+    /// Write the memory map QEMU reported to this file as well.
+    #[arg(long)]
+    save_mtree: Option<PathBuf>,
+    /// The QEMU command line: the system emulator and its arguments.
+    #[arg(last = true, required = true, num_args = 1..)]
+    command: Vec<String>,
+}
+
+pub fn run(args: QemuArgs, stdout: &mut impl Write) -> Result<ExitCode> {
+    let plugin = find_plugin(args.plugin.as_deref())?;
+    let (qemu, qemu_args) = args
+        .command
+        .split_first()
+        .context("no QEMU command after --")?;
+    for (name, value) in [("--out", args.out.to_string_lossy())] {
+        if value.contains(',') {
+            bail!("{name} {value}: QEMU splits plugin arguments on ',', so the path cannot contain one");
+        }
+    }
+    // Fail on a bad output path before the memory map is even asked for.
+    mmio_export::Format::from_path(&args.out)?;
+
+    let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
+    let mtree = dump_memory_map(qemu, qemu_args, scratch.path())?;
+    let mtree_path = scratch.path().join("mtree.txt");
+    std::fs::write(&mtree_path, &mtree)?;
+    if let Some(path) = &args.save_mtree {
+        std::fs::write(path, &mtree).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+
+    let mut plugin_arg = format!(
+        "{},out_log={},mtree={}",
+        plugin.display(),
+        args.out.display(),
+        mtree_path.display()
+    );
+    if let Some(machine) = machine_name(qemu_args) {
+        plugin_arg.push_str(&format!(",machine={machine}"));
+    }
+    for (key, value) in [
+        ("devices", &args.devices),
+        ("ranges", &args.ranges),
+        ("access", &args.access),
+        ("kinds", &args.kinds),
+    ] {
+        if let Some(value) = value {
+            plugin_arg.push_str(&format!(",{key}={value}"));
+        }
+    }
+    if args.icount {
+        plugin_arg.push_str(",icount=on");
+    }
+    if std::io::stderr().is_terminal() {
+        plugin_arg.push_str(",progress=on");
+    }
+
+    // Ctrl-C reaches QEMU too (same process group); it stops the guest and the plugin
+    // finishes the file. Wait for that instead of dying first.
+    let _ = ctrlc::set_handler(|| {});
+    let status = Command::new(qemu)
+        .args(qemu_args)
+        .arg("-plugin")
+        .arg(&plugin_arg)
+        .status()
+        .with_context(|| format!("cannot run {qemu}"))?;
+
+    if !args.out.exists() {
+        bail!(
+            "{} exited ({status}) without writing {}",
+            qemu,
+            args.out.display()
+        );
+    }
+    let summary = Summary::read(&args.out)?;
+    writeln!(stdout, "trace: {}", args.out.display())?;
+    summary.write_table(stdout)?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::from(1),
+    })
+}
+
+fn find_plugin(given: Option<&Path>) -> Result<PathBuf> {
+    let candidate = match given {
+        Some(path) => path.to_path_buf(),
+        None => match std::env::var_os("MMIO_TRACE_QEMU_PLUGIN") {
+            Some(path) => PathBuf::from(path),
+            None => std::env::current_exe()?
+                .parent()
+                .map(|dir| dir.join(PLUGIN_FILE))
+                .unwrap_or_else(|| PathBuf::from(PLUGIN_FILE)),
+        },
+    };
+    if !candidate.is_file() {
+        bail!(
+            "QEMU plugin not found at {} (build it with `cargo build -p mmio-qemu`, or pass --plugin)",
+            candidate.display()
+        );
+    }
+    Ok(candidate.canonicalize()?)
+}
+
+/// The board named by `-M NAME` / `-machine NAME,...` / `-machine type=NAME`.
+fn machine_name(args: &[String]) -> Option<String> {
+    let position = args.iter().position(|a| a == "-M" || a == "-machine")?;
+    let value = args.get(position + 1)?;
+    value
+        .split(',')
+        .find_map(|part| match part.split_once('=') {
+            Some(("type", name)) => Some(name.to_string()),
+            Some(_) => None,
+            None => Some(part.to_string()),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn finds_the_machine_name() {
+        assert_eq!(
+            machine_name(&strings(&["-M", "lm3s6965evb", "-kernel", "fw.elf"])).as_deref(),
+            Some("lm3s6965evb")
+        );
+        assert_eq!(
+            machine_name(&strings(&["-machine", "virt,highmem=off"])).as_deref(),
+            Some("virt")
+        );
+        assert_eq!(
+            machine_name(&strings(&["-machine", "highmem=off,type=virt"])).as_deref(),
+            Some("virt")
+        );
+        assert_eq!(machine_name(&strings(&["-kernel", "fw.elf"])), None);
+    }
+}

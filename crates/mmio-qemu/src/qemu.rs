@@ -1,0 +1,214 @@
+//! The FFI glue: QEMU's callbacks, kept thin; every decision is in [`crate::Tracer`].
+
+use std::ffi::{c_uint, c_void, CStr};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use mmio_export::TraceInfo;
+use qemu_plugin::sys::{
+    qemu_plugin_cb_flags, qemu_plugin_get_hwaddr, qemu_plugin_hwaddr_device_name,
+    qemu_plugin_hwaddr_is_io, qemu_plugin_hwaddr_phys_addr, qemu_plugin_id_t,
+    qemu_plugin_insn_vaddr, qemu_plugin_mem_get_value, qemu_plugin_mem_is_store,
+    qemu_plugin_mem_rw, qemu_plugin_mem_size_shift, qemu_plugin_mem_value_type,
+    qemu_plugin_meminfo_t, qemu_plugin_op, qemu_plugin_register_atexit_cb,
+    qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu, qemu_plugin_register_vcpu_mem_cb,
+    qemu_plugin_register_vcpu_tb_trans_cb, qemu_plugin_scoreboard_new, qemu_plugin_tb,
+    qemu_plugin_tb_get_insn, qemu_plugin_tb_n_insns, qemu_plugin_u64, qemu_plugin_u64_get,
+};
+use qemu_plugin::{register, Args, HasCallbacks, Info, PluginId, Register};
+
+use crate::{word_size, GuestAccess, HwAccess, PluginArgs, Tracer};
+
+struct Plugin {
+    tracer: Tracer,
+    /// Per-vCPU count of instructions started, when `icount=on`.
+    icount: Option<InstructionCounter>,
+}
+
+/// A scoreboard entry QEMU increments inline before each instruction.
+#[derive(Clone, Copy)]
+struct InstructionCounter(qemu_plugin_u64);
+
+// SAFETY: a scoreboard is made for concurrent use, each vCPU touching its own slot;
+// the handle itself is never freed while the plugin is loaded.
+unsafe impl Send for InstructionCounter {}
+// SAFETY: as above.
+unsafe impl Sync for InstructionCounter {}
+
+static PLUGIN: OnceLock<Plugin> = OnceLock::new();
+
+struct MmioTracePlugin;
+
+impl HasCallbacks for MmioTracePlugin {}
+
+impl Register for MmioTracePlugin {
+    fn register(&mut self, id: PluginId, args: &Args, info: &Info) -> qemu_plugin::Result<()> {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .without_time()
+            .try_init();
+        if let Err(error) = install(id, &args.raw, info) {
+            // QEMU gives plugins no clean way to refuse loading with a message of their
+            // own: say what is wrong and stop before the guest runs.
+            tracing::error!("mmio_trace: {error}");
+            std::process::exit(1);
+        }
+        Ok(())
+    }
+}
+
+register!(MmioTracePlugin);
+
+fn install(
+    id: PluginId,
+    raw_args: &[String],
+    info: &Info,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let args = PluginArgs::parse(raw_args)?;
+    let trace_info = TraceInfo::now(
+        &format!("qemu (plugin API v{})", info.version.current),
+        &info.target_name,
+        &args.machine,
+        word_size(&info.target_name),
+    );
+    let tracer = Tracer::start(&args, trace_info)?;
+    let icount = args.icount.then(|| {
+        // SAFETY: plain FFI call; an 8-byte element holds one u64 per vCPU.
+        let score = unsafe { qemu_plugin_scoreboard_new(std::mem::size_of::<u64>()) };
+        InstructionCounter(qemu_plugin_u64 { score, offset: 0 })
+    });
+    if PLUGIN.set(Plugin { tracer, icount }).is_err() {
+        return Err("the plugin was loaded twice".into());
+    }
+    // SAFETY: FFI registration with 'static extern "C" functions; `id` is ours.
+    unsafe {
+        qemu_plugin_register_vcpu_tb_trans_cb(id, Some(on_translate));
+        qemu_plugin_register_atexit_cb(id, Some(on_exit), std::ptr::null_mut());
+    }
+    if args.progress {
+        std::thread::Builder::new()
+            .name("mmio-trace-progress".into())
+            .spawn(report_progress)?;
+    }
+    Ok(())
+}
+
+fn report_progress() {
+    let mut last = 0;
+    loop {
+        std::thread::sleep(Duration::from_secs(2));
+        let Some(plugin) = PLUGIN.get() else { return };
+        let now = plugin.tracer.recorder().events_recorded();
+        tracing::info!("mmio_trace: {now} events ({}/s)", (now - last) / 2);
+        last = now;
+    }
+}
+
+/// Instruments every instruction of a new translation block with a memory callback
+/// whose userdata is the instruction's address.
+unsafe extern "C" fn on_translate(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb) {
+    let Some(plugin) = PLUGIN.get() else { return };
+    // SAFETY: `tb` is valid for the duration of this callback, as are its
+    // instructions; the callbacks registered are 'static.
+    unsafe {
+        for index in 0..qemu_plugin_tb_n_insns(tb) {
+            let insn = qemu_plugin_tb_get_insn(tb, index);
+            let pc = qemu_plugin_insn_vaddr(insn);
+            qemu_plugin_register_vcpu_mem_cb(
+                insn,
+                Some(on_memory_access),
+                qemu_plugin_cb_flags::QEMU_PLUGIN_CB_NO_REGS,
+                qemu_plugin_mem_rw::QEMU_PLUGIN_MEM_RW,
+                pc as usize as *mut c_void,
+            );
+            if let Some(counter) = plugin.icount {
+                qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(
+                    insn,
+                    qemu_plugin_op::QEMU_PLUGIN_INLINE_ADD_U64,
+                    counter.0,
+                    1,
+                );
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn on_memory_access(
+    vcpu_index: c_uint,
+    info: qemu_plugin_meminfo_t,
+    vaddr: u64,
+    userdata: *mut c_void,
+) {
+    let Some(plugin) = PLUGIN.get() else { return };
+    // SAFETY: `info` is the handle QEMU passed to this callback and is valid until it
+    // returns; `hwaddr` is checked for NULL before use and not kept.
+    let hw = unsafe {
+        let hwaddr = qemu_plugin_get_hwaddr(info, vaddr);
+        if hwaddr.is_null() {
+            None
+        } else if !qemu_plugin_hwaddr_is_io(hwaddr) {
+            return; // RAM or ROM: the common case, leave at once.
+        } else {
+            let name = qemu_plugin_hwaddr_device_name(hwaddr);
+            Some(HwAccess {
+                is_io: true,
+                phys_addr: qemu_plugin_hwaddr_phys_addr(hwaddr),
+                // QEMU interns the name: it lives as long as the plugin.
+                device_name: (!name.is_null())
+                    .then(|| CStr::from_ptr(name).to_str().ok())
+                    .flatten(),
+            })
+        }
+    };
+    // SAFETY: `info` is valid during this callback; the union member read is the one
+    // the type tag names.
+    let (value, size, is_store) = unsafe {
+        let value = qemu_plugin_mem_get_value(info);
+        let bits = match value.type_ {
+            qemu_plugin_mem_value_type::QEMU_PLUGIN_MEM_VALUE_U8 => u64::from(value.data.u8_),
+            qemu_plugin_mem_value_type::QEMU_PLUGIN_MEM_VALUE_U16 => u64::from(value.data.u16_),
+            qemu_plugin_mem_value_type::QEMU_PLUGIN_MEM_VALUE_U32 => u64::from(value.data.u32_),
+            qemu_plugin_mem_value_type::QEMU_PLUGIN_MEM_VALUE_U64 => value.data.u64_,
+            // 16-byte vector accesses are outside the event model (sizes 1 to 8).
+            qemu_plugin_mem_value_type::QEMU_PLUGIN_MEM_VALUE_U128 => return,
+        };
+        (
+            bits,
+            1u8 << qemu_plugin_mem_size_shift(info).min(3),
+            qemu_plugin_mem_is_store(info),
+        )
+    };
+    let instr_count = plugin.icount.map(|counter| {
+        // SAFETY: reads this vCPU's own slot of a live scoreboard.
+        let started = unsafe { qemu_plugin_u64_get(counter.0, vcpu_index) };
+        // The inline add runs before the instruction, so it counts this one too.
+        started.saturating_sub(1)
+    });
+    plugin.tracer.on_access(&GuestAccess {
+        cpu: vcpu_index,
+        pc: userdata as usize as u64,
+        vaddr,
+        is_store,
+        size,
+        value,
+        hw,
+        instr_count,
+    });
+}
+
+/// Runs when QEMU exits (guest power-off, semihosting exit, SIGTERM, SIGINT, `quit`).
+unsafe extern "C" fn on_exit(_id: qemu_plugin_id_t, _userdata: *mut c_void) {
+    let Some(plugin) = PLUGIN.get() else { return };
+    let outcome = std::panic::catch_unwind(|| plugin.tracer.finish());
+    match outcome {
+        Ok(Ok(summary)) => tracing::info!(
+            "mmio_trace: {} events recorded ({} filtered out, writer waits: {})",
+            summary.events,
+            summary.filtered_out,
+            summary.waits
+        ),
+        Ok(Err(error)) => tracing::error!("mmio_trace: {error}"),
+        Err(_) => tracing::error!("mmio_trace: finishing the trace panicked"),
+    }
+}

@@ -1,0 +1,123 @@
+/*
+ * Test firmware for QEMU's lm3s6965evb (Cortex-M3). Every MMIO access is one
+ * instruction behind a global label, so the tests take each access's PC from the
+ * symbol table instead of guessing it. The sequence, in order:
+ *
+ *   UART0 (pl011 at 0x4000c000): enable, send "Hi\n" a byte at a time, read the
+ *   flag register, write and read back IBRD as halfwords, read the eight
+ *   peripheral/PrimeCell ID registers, read ID0/ID1 with one doubleword load.
+ *   SysTick (0xe000e010): load, clear, enable, poll CTRL until COUNTFLAG is set.
+ *   Unimplemented stubs: write then read flash-control (0x400fd000), read
+ *   hibernation (0x400fc000).
+ *   Exit through semihosting with status 0.
+ */
+#include <stdint.h>
+
+#define STR(x) #x
+#define XSTR(x) STR(x)
+
+/* One labelled access instruction: `insn` with operands `val`, `addr`. */
+#define STORE(label, insn, addr, val)                                          \
+    __asm__ volatile(".global " label "\n" label ":\n\t" insn " %0, [%1]"      \
+                     :                                                         \
+                     : "r"((uint32_t)(val)), "r"(addr)                         \
+                     : "memory")
+#define LOAD(label, insn, addr, out)                                           \
+    __asm__ volatile(".global " label "\n" label ":\n\t" insn " %0, [%1]"      \
+                     : "=r"(out)                                               \
+                     : "r"(addr)                                               \
+                     : "memory")
+
+#define UART0 0x4000c000u
+#define SYSTICK 0xe000e010u
+#define FLASH_CONTROL 0x400fd000u
+#define HIBERNATION 0x400fc000u
+
+void reset(void);
+void fault(void);
+extern uint32_t _stack_top;
+
+__attribute__((section(".vectors"), used)) static const void *const vectors[16] = {
+    &_stack_top, reset, fault, fault, fault, fault, fault, 0,
+    0,           0,     0,     fault, fault, 0,     fault, fault,
+};
+
+static void semihosting_exit(uint32_t status)
+{
+    /* SYS_EXIT_EXTENDED: r0 = 0x20, r1 -> {reason, status}. */
+    static uint32_t block[2];
+    block[0] = 0x20026; /* ADP_Stopped_ApplicationExit */
+    block[1] = status;
+    register uint32_t r0 __asm__("r0") = 0x20;
+    register uint32_t *r1 __asm__("r1") = block;
+    __asm__ volatile("bkpt 0xab" : : "r"(r0), "r"(r1) : "memory");
+    for (;;) {
+    }
+}
+
+void fault(void)
+{
+    semihosting_exit(1);
+}
+
+static void uart(void)
+{
+    static const char message[] = "Hi\n";
+    volatile uint32_t *const base = (volatile uint32_t *)UART0;
+    uint32_t value;
+
+    STORE("uart_ctl_write", "str", base + 0x30 / 4, 0x301);
+    for (const char *c = message; *c; c++) {
+        STORE("uart_data_write", "strb", base, *c);
+    }
+    LOAD("uart_flags_read", "ldr", base + 0x18 / 4, value);
+    STORE("uart_ibrd_write", "strh", base + 0x24 / 4, 0x68);
+    LOAD("uart_ibrd_read", "ldrh", base + 0x24 / 4, value);
+    for (uint32_t i = 0; i < 8; i++) {
+        LOAD("uart_id_read", "ldr", base + 0xfe0 / 4 + i, value);
+    }
+    uint32_t low, high;
+    __asm__ volatile(".global uart_id_pair_read\nuart_id_pair_read:\n\tldrd %0, %1, [%2]"
+                     : "=r"(low), "=r"(high)
+                     : "r"(base + 0xfe0 / 4)
+                     : "memory");
+    (void)value;
+    (void)low;
+    (void)high;
+}
+
+static void systick(void)
+{
+    volatile uint32_t *const base = (volatile uint32_t *)SYSTICK;
+    uint32_t ctrl;
+
+    STORE("systick_load_write", "str", base + 1, 0x1f);
+    STORE("systick_current_write", "str", base + 2, 0);
+    STORE("systick_ctrl_write", "str", base, 5);
+    do {
+        LOAD("systick_ctrl_read", "ldr", base, ctrl);
+    } while (!(ctrl & (1u << 16)));
+}
+
+static void stubs(void)
+{
+    uint32_t value;
+    STORE("flash_control_write", "str", (volatile uint32_t *)FLASH_CONTROL, 0x1234);
+    LOAD("flash_control_read", "ldr", (volatile uint32_t *)(FLASH_CONTROL + 4), value);
+    LOAD("hibernation_read", "ldr", (volatile uint32_t *)HIBERNATION, value);
+    (void)value;
+}
+
+void reset(void)
+{
+    uart();
+#ifdef FOREVER
+    /* For the kill tests: poll SysTick until the emulator is stopped. */
+    for (;;) {
+        systick();
+    }
+#endif
+    systick();
+    stubs();
+    semihosting_exit(0);
+}
