@@ -322,7 +322,7 @@ mod tests {
         let (tracer, out) = tracer(dir.path(), true);
         assert!(tracer.on_access(&access(0xf000_c000, io(0x4000_c000, "pl011"), true, 0x4148)));
         // Now an untranslatable access has no physical address.
-        assert!(tracer.on_access(&access(0xf000_c004, None, true, 1)) == false);
+        assert!(!tracer.on_access(&access(0xf000_c004, None, true, 1)));
         tracer.finish().unwrap();
         assert_eq!(
             read_back(&out),
