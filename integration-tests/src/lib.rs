@@ -1,1 +1,198 @@
+//! Helpers for the end-to-end tests: build the plugin, the CLI and the test firmware,
+//! run the real emulator, read traces back.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use mmio_core::{DeviceKind, MmioEvent};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("integration-tests lives in the workspace")
+        .to_path_buf()
+}
+
+/// Paths of the freshly built plugin and `mmio-trace` binary.
+pub struct Tools {
+    pub plugin: PathBuf,
+    pub cli: PathBuf,
+}
+
+/// Builds the plugin and the CLI once per test process, with the profile the tests
+/// themselves were built with, so a test never runs a stale artifact.
+pub fn tools() -> &'static Tools {
+    static TOOLS: OnceLock<Tools> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let release = !cfg!(debug_assertions);
+        let mut command = Command::new(cargo);
+        command.current_dir(workspace_root()).args([
+            "build",
+            "-q",
+            "-p",
+            "mmio-qemu",
+            "-p",
+            "mmio-cli",
+        ]);
+        if release {
+            command.arg("--release");
+        }
+        let status = command.status().expect("cargo runs");
+        assert!(status.success(), "building the plugin and the CLI failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target"))
+            .join(if release { "release" } else { "debug" });
+        Tools {
+            plugin: target.join("libmmio_trace_qemu.so"),
+            cli: target.join("mmio-trace"),
+        }
+    })
+}
+
+/// Firmware built from `firmware/<board>/fw.c` with the Debian ARM toolchain.
+pub struct Firmware {
+    pub elf: PathBuf,
+    /// Global symbols: every MMIO access of the firmware has a label at its PC.
+    pub symbols: HashMap<String, u64>,
+    _dir: tempfile::TempDir,
+}
+
+impl Firmware {
+    /// Builds the Cortex-M3 firmware for lm3s6965evb; `defines` are `-D` flags.
+    pub fn lm3s6965evb(defines: &[&str]) -> Firmware {
+        let source = workspace_root().join("integration-tests/firmware/lm3s6965evb");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let elf = dir.path().join("fw.elf");
+        let mut command = Command::new("arm-none-eabi-gcc");
+        command
+            .args([
+                "-mcpu=cortex-m3",
+                "-mthumb",
+                "-O1",
+                "-fno-unroll-loops",
+                "-nostdlib",
+                "-ffreestanding",
+                "-Wall",
+                "-Werror",
+            ])
+            .args(defines.iter().map(|d| format!("-D{d}")))
+            .arg("-T")
+            .arg(source.join("link.ld"))
+            .arg(source.join("fw.c"))
+            .arg("-o")
+            .arg(&elf);
+        run_ok(
+            &mut command,
+            "arm-none-eabi-gcc (install gcc-arm-none-eabi)",
+        );
+        let nm = run_ok(
+            Command::new("arm-none-eabi-nm").arg(&elf),
+            "arm-none-eabi-nm",
+        );
+        let symbols = String::from_utf8_lossy(&nm.stdout)
+            .lines()
+            .filter_map(|line| {
+                let mut parts = line.split_whitespace();
+                let address = u64::from_str_radix(parts.next()?, 16).ok()?;
+                let _kind = parts.next()?;
+                Some((parts.next()?.to_string(), address))
+            })
+            .collect();
+        Firmware {
+            elf,
+            symbols,
+            _dir: dir,
+        }
+    }
+
+    /// The address of `label`, e.g. the PC of a labelled MMIO access.
+    pub fn pc(&self, label: &str) -> u64 {
+        *self
+            .symbols
+            .get(label)
+            .unwrap_or_else(|| panic!("firmware has no symbol {label}"))
+    }
+}
+
+pub fn run_ok(command: &mut Command, what: &str) -> Output {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// QEMU arguments that run `firmware` on lm3s6965evb deterministically and let it exit
+/// through semihosting.
+pub fn lm3s6965evb_args(firmware: &Firmware) -> Vec<String> {
+    [
+        "-M",
+        "lm3s6965evb",
+        "-kernel",
+        firmware.elf.to_str().expect("utf-8 path"),
+        "-display",
+        "none",
+        "-serial",
+        "null",
+        "-semihosting-config",
+        "enable=on,target=native",
+        "-icount",
+        "shift=0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// An event as the tests compare it: device by name and kind instead of id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub event: MmioEvent,
+    pub device: Option<String>,
+    pub kind: Option<DeviceKind>,
+}
+
+/// Reads every event of a trace file.
+pub fn read_trace(path: &Path) -> Vec<Seen> {
+    let mut reader = mmio_export::open_trace(path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let events: Vec<MmioEvent> = reader
+        .by_ref()
+        .map(|e| e.unwrap_or_else(|e| panic!("bad event: {e}")))
+        .collect();
+    let devices = reader.devices();
+    events
+        .into_iter()
+        .map(|event| Seen {
+            device: devices.get(event.device).map(|d| d.name.to_string()),
+            kind: devices.kind(event.device),
+            event,
+        })
+        .collect()
+}
+
+/// Runs `integration-tests/python/check_trace.py` on `trace` (DuckDB, pandas, pyarrow).
+pub fn python_check(trace: &Path, expected_counts: &[(Option<&str>, u64)], max_value: u64) {
+    let counts: serde_json::Map<String, serde_json::Value> = expected_counts
+        .iter()
+        .map(|(device, count)| (device.unwrap_or("null").to_string(), (*count).into()))
+        .collect();
+    run_ok(
+        Command::new("python3")
+            .arg(workspace_root().join("integration-tests/python/check_trace.py"))
+            .arg(trace)
+            .arg(serde_json::Value::Object(counts).to_string())
+            .arg(max_value.to_string()),
+        "python3 check_trace.py (needs duckdb, pandas, pyarrow: scripts/setup-debian.sh)",
+    );
+}

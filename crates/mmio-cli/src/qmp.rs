@@ -79,7 +79,9 @@ fn query(socket: &Path, child: &mut std::process::Child) -> Result<String> {
         .and_then(Value::as_str)
         .ok_or_else(|| anyhow!("unexpected reply to info mtree: {reply}"))?
         .to_string();
+    // Wait for the answer: QEMU drops requests still queued when the client hangs up.
     send(&mut writer, &json!({"execute": "quit"}))?;
+    read_reply(&mut reader)?;
     Ok(text)
 }
 
