@@ -154,6 +154,18 @@ pub fn lm3s6965evb_args(firmware: &Firmware) -> Vec<String> {
     .collect()
 }
 
+/// Writes the `info mtree -f` dump of lm3s6965evb (the mmio-core fixture, taken from
+/// this QEMU) into `dir`, for the plugin's `mtree=` argument.
+pub fn lm3s6965evb_mtree(dir: &Path) -> PathBuf {
+    let path = dir.join("lm3s6965evb.mtree");
+    std::fs::write(
+        &path,
+        include_str!("../../crates/mmio-core/tests/fixtures/lm3s6965evb.mtree"),
+    )
+    .expect("write the memory map");
+    path
+}
+
 /// An event as the tests compare it: device by name and kind instead of id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seen {
