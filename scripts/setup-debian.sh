@@ -5,6 +5,11 @@
 # (DuckDB, pandas, pyarrow) the tests read traces back with. Safe to run again.
 set -euo pipefail
 
+if ! command -v cargo >/dev/null; then
+    echo "setup-debian.sh: no Rust toolchain: install Rust >= 1.88 (rustup) first" >&2
+    exit 1
+fi
+
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
@@ -39,5 +44,9 @@ SRC
     $SUDO apt-get install -y -q gcc-arm-none-eabi libnewlib-arm-none-eabi libglib2.0-dev pkg-config socat
 fi
 
-python3 -c 'import duckdb, pandas, pyarrow' 2>/dev/null \
-    || python3 -m pip install -q -r "$(dirname "$0")/../requirements-test.txt"
+if ! python3 -c 'import duckdb, pandas, pyarrow' 2>/dev/null; then
+    requirements="$(dirname "$0")/../requirements-test.txt"
+    # Debian's own python3 refuses system-wide pip installs (PEP 668).
+    python3 -m pip install -q -r "$requirements" \
+        || python3 -m pip install -q --break-system-packages -r "$requirements"
+fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check CI runs: formatting, lints, the Rust tests (unit, property, and
-# end-to-end tests under real qemu-system-arm on firmware built from integration-tests/firmware),
+# end-to-end tests under real qemu-system-arm on firmware built from firmware/),
 # the Python consumer tests (DuckDB, pandas, pyarrow), and the benchmarks in quick mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."

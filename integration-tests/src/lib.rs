@@ -53,7 +53,8 @@ pub fn tools() -> &'static Tools {
     })
 }
 
-/// Firmware built from `firmware/<board>/fw.c` with the Debian ARM toolchain.
+/// Firmware built from `firmware/<board>/fw.c` (the demo firmware too) with the
+/// Debian ARM toolchain.
 pub struct Firmware {
     pub elf: PathBuf,
     /// Global symbols: every MMIO access of the firmware has a label at its PC.
@@ -64,7 +65,7 @@ pub struct Firmware {
 impl Firmware {
     /// Builds the Cortex-M3 firmware for lm3s6965evb; `defines` are `-D` flags.
     pub fn lm3s6965evb(defines: &[&str]) -> Firmware {
-        let source = workspace_root().join("integration-tests/firmware/lm3s6965evb");
+        let source = workspace_root().join("firmware/lm3s6965evb");
         let dir = tempfile::tempdir().expect("temp dir");
         let elf = dir.path().join("fw.elf");
         let mut command = Command::new("arm-none-eabi-gcc");

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds the demo/test firmware: build.sh OUT.elf [-DFOREVER]
+# (the integration tests run the same compiler command).
+set -euo pipefail
+here="$(dirname "$0")"
+out="$1"
+shift
+arm-none-eabi-gcc -mcpu=cortex-m3 -mthumb -O1 -fno-unroll-loops -nostdlib -ffreestanding \
+    -Wall -Werror "$@" -T "$here/link.ld" "$here/fw.c" -o "$out"
