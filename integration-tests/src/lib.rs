@@ -53,8 +53,8 @@ pub fn tools() -> &'static Tools {
     })
 }
 
-/// Firmware built from `firmware/<board>/fw.c` (the demo firmware too) with the
-/// Debian ARM toolchain.
+/// Firmware built from `firmware/<board>` (the demo firmware too) with the Debian ARM
+/// toolchain.
 pub struct Firmware {
     pub elf: PathBuf,
     /// Global symbols: every MMIO access of the firmware has a label at its PC.
@@ -63,32 +63,22 @@ pub struct Firmware {
 }
 
 impl Firmware {
-    /// Builds the Cortex-M3 firmware for lm3s6965evb; `defines` are `-D` flags.
-    pub fn lm3s6965evb(defines: &[&str]) -> Firmware {
-        let source = workspace_root().join("firmware/lm3s6965evb");
+    /// Builds `firmware/<board>` with its `build.sh` (the demo uses the same script);
+    /// `defines` become `-D` flags.
+    pub fn build(board: &str, defines: &[&str]) -> Firmware {
         let dir = tempfile::tempdir().expect("temp dir");
         let elf = dir.path().join("fw.elf");
-        let mut command = Command::new("arm-none-eabi-gcc");
-        command
-            .args([
-                "-mcpu=cortex-m3",
-                "-mthumb",
-                "-O1",
-                "-fno-unroll-loops",
-                "-nostdlib",
-                "-ffreestanding",
-                "-Wall",
-                "-Werror",
-            ])
-            .args(defines.iter().map(|d| format!("-D{d}")))
-            .arg("-T")
-            .arg(source.join("link.ld"))
-            .arg(source.join("fw.c"))
-            .arg("-o")
-            .arg(&elf);
         run_ok(
-            &mut command,
-            "arm-none-eabi-gcc (install gcc-arm-none-eabi)",
+            Command::new("bash")
+                .arg(
+                    workspace_root()
+                        .join("firmware")
+                        .join(board)
+                        .join("build.sh"),
+                )
+                .arg(&elf)
+                .args(defines.iter().map(|d| format!("-D{d}"))),
+            "the firmware build (needs gcc-arm-none-eabi)",
         );
         let nm = run_ok(
             Command::new("arm-none-eabi-nm").arg(&elf),
@@ -108,6 +98,11 @@ impl Firmware {
             symbols,
             _dir: dir,
         }
+    }
+
+    /// The Cortex-M3 firmware for lm3s6965evb.
+    pub fn lm3s6965evb(defines: &[&str]) -> Firmware {
+        Firmware::build("lm3s6965evb", defines)
     }
 
     /// The address of `label`, e.g. the PC of a labelled MMIO access.
@@ -155,16 +150,12 @@ pub fn lm3s6965evb_args(firmware: &Firmware) -> Vec<String> {
     .collect()
 }
 
-/// Writes the `info mtree -f` dump of lm3s6965evb (the mmio-core fixture, taken from
-/// this QEMU) into `dir`, for the plugin's `mtree=` argument.
-pub fn lm3s6965evb_mtree(dir: &Path) -> PathBuf {
-    let path = dir.join("lm3s6965evb.mtree");
-    std::fs::write(
-        &path,
-        include_str!("../../crates/mmio-core/tests/fixtures/lm3s6965evb.mtree"),
-    )
-    .expect("write the memory map");
-    path
+/// The `info mtree -f` dump of `board` kept as an mmio-core fixture (taken from this
+/// QEMU), for the plugin's `mtree=` argument.
+pub fn mtree_fixture(board: &str) -> PathBuf {
+    workspace_root()
+        .join("crates/mmio-core/tests/fixtures")
+        .join(format!("{board}.mtree"))
 }
 
 /// An event as the tests compare it: device by name and kind instead of id.

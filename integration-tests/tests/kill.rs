@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use integration_tests::{lm3s6965evb_args, lm3s6965evb_mtree, read_trace, run_ok, tools, Firmware, Seen};
+use integration_tests::{
+    lm3s6965evb_args, mtree_fixture, read_trace, run_ok, tools, Firmware, Seen,
+};
 
 fn start(firmware: &Firmware, out: &Path) -> Child {
     Command::new("qemu-system-arm")
@@ -16,7 +18,7 @@ fn start(firmware: &Firmware, out: &Path) -> Child {
             "{},out_log={},mtree={}",
             tools().plugin.display(),
             out.display(),
-            lm3s6965evb_mtree(out.parent().expect("in a directory")).display()
+            mtree_fixture("lm3s6965evb").display()
         ))
         .stderr(Stdio::null())
         .spawn()
@@ -37,7 +39,9 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
 
 fn signal(child: &Child, name: &str) {
     run_ok(
-        Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()),
+        Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(child.id().to_string()),
         "kill",
     );
 }
@@ -63,25 +67,36 @@ fn check_prefix(firmware: &Firmware, trace: &[Seen]) {
 }
 
 fn lines(path: &Path) -> usize {
-    std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0)
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
 }
 
 #[test]
 fn sigterm_and_sigint_leave_a_complete_trace() {
     let firmware = Firmware::lm3s6965evb(&["FOREVER"]);
     let dir = tempfile::tempdir().unwrap();
-    for (signal_name, name) in [("TERM", "t.parquet"), ("INT", "i.jsonl"), ("TERM", "t.json")] {
+    for (signal_name, name) in [
+        ("TERM", "t.parquet"),
+        ("INT", "i.jsonl"),
+        ("TERM", "t.json"),
+    ] {
         let out = dir.path().join(name);
         let mut child = start(&firmware, &out);
         // Let it record for a while: the idle flush or enough events reach the file.
         wait_for("the partial trace", || {
-            std::fs::metadata(partial(&out)).map(|m| m.len() > 4096).unwrap_or(false)
+            std::fs::metadata(partial(&out))
+                .map(|m| m.len() > 4096)
+                .unwrap_or(false)
                 || name.ends_with(".parquet")
         });
         std::thread::sleep(Duration::from_millis(1500));
         signal(&child, signal_name);
         wait_exit(&mut child);
-        assert!(out.exists(), "{name}: finished trace after SIG{signal_name}");
+        assert!(
+            out.exists(),
+            "{name}: finished trace after SIG{signal_name}"
+        );
         assert!(!partial(&out).exists(), "{name}: no partial file left");
         check_prefix(&firmware, &read_trace(&out));
     }
@@ -113,7 +128,9 @@ fn sigkill_parquet_is_recovered_from_complete_row_groups() {
     let log = PathBuf::from(format!("{}.rowgroups", partial(&out).display()));
     let mut child = start(&firmware, &out);
     wait_for("a completed row group", || {
-        std::fs::metadata(&log).map(|m| m.len() > 0).unwrap_or(false)
+        std::fs::metadata(&log)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false)
     });
     signal(&child, "KILL");
     wait_exit(&mut child);
@@ -129,5 +146,10 @@ fn sigkill_parquet_is_recovered_from_complete_row_groups() {
         report.starts_with(&format!("recovered {} events in ", trace.len())),
         "{report}"
     );
-    assert!(report.trim_end().ends_with(&format!("into {}", out.display())), "{report}");
+    assert!(
+        report
+            .trim_end()
+            .ends_with(&format!("into {}", out.display())),
+        "{report}"
+    );
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use integration_tests::{
-    lm3s6965evb_args, lm3s6965evb_mtree, python_check, read_trace, run_ok, tools, Firmware, Seen,
+    lm3s6965evb_args, mtree_fixture, python_check, read_trace, run_ok, tools, Firmware, Seen,
 };
 use mmio_core::{Access, DeviceKind};
 
@@ -261,7 +261,7 @@ fn check_trace(firmware: &Firmware, trace: &[Seen], fields: Fields) -> usize {
 }
 
 fn run_plugin(firmware: &Firmware, out: &Path, extra: &str) -> std::process::Output {
-    let mtree = lm3s6965evb_mtree(out.parent().unwrap());
+    let mtree = mtree_fixture("lm3s6965evb");
     run_ok(
         Command::new("qemu-system-arm")
             .args(lm3s6965evb_args(firmware))

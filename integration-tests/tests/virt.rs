@@ -1,0 +1,159 @@
+//! The ARMv7-A test firmware under real qemu-system-arm (-M virt, Cortex-A15): the MMU
+//! maps the UART at a virtual address other than its physical one, and with -smp 2
+//! both vCPUs' events are recorded.
+
+use std::path::Path;
+use std::process::Command;
+
+use integration_tests::{mtree_fixture, python_check, read_trace, run_ok, tools, Firmware, Seen};
+use mmio_core::{Access, DeviceKind};
+
+const UART_PHYS: u64 = 0x0900_0000;
+const UART_VIRT: u64 = 0xf000_0000;
+
+fn run(firmware: &Firmware, out: &Path, smp: &str, icount: bool) {
+    let mut command = Command::new("qemu-system-arm");
+    command
+        .args(["-M", "virt", "-cpu", "cortex-a15", "-smp", smp, "-kernel"])
+        .arg(&firmware.elf)
+        .args(["-display", "none", "-serial", "null"])
+        .args(["-semihosting-config", "enable=on,target=native"])
+        .arg("-plugin")
+        .arg(format!(
+            "{},out_log={},mtree={},machine=virt",
+            tools().plugin.display(),
+            out.display(),
+            mtree_fixture("virt").display()
+        ));
+    if icount {
+        command.args(["-icount", "shift=0"]);
+    }
+    run_ok(&mut command, "qemu-system-arm -M virt with the plugin");
+}
+
+/// (cpu, access, PC label, virtual address, physical address, size, value, offset)
+type Expected = (u32, Access, &'static str, u64, u64, u8, u64, u64);
+
+fn check(firmware: &Firmware, seen: &[&Seen], expected: &[Expected]) {
+    let got: Vec<_> = seen
+        .iter()
+        .map(|s| {
+            (
+                s.event.cpu,
+                s.event.access,
+                s.event.guest_pc,
+                s.event.virt_addr,
+                s.event.phys_addr,
+                s.event.size,
+                s.event.value,
+                s.event.offset,
+                s.device.as_deref(),
+                s.kind,
+            )
+        })
+        .collect();
+    let want: Vec<_> = expected
+        .iter()
+        .map(|&(cpu, access, label, virt, phys, size, value, offset)| {
+            (
+                cpu,
+                access,
+                firmware.pc(label),
+                virt,
+                Some(phys),
+                size,
+                value,
+                offset,
+                Some("pl011"),
+                Some(DeviceKind::Device),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+}
+
+fn cpu0_events() -> Vec<Expected> {
+    vec![
+        // MMU off: the guest's address is the physical one.
+        (
+            0,
+            Access::Write,
+            "uart_phys_write",
+            UART_PHYS,
+            UART_PHYS,
+            1,
+            u64::from(b'P'),
+            0,
+        ),
+        // MMU on: the UART through its second mapping.
+        (
+            0,
+            Access::Write,
+            "uart_virt_write",
+            UART_VIRT,
+            UART_PHYS,
+            1,
+            u64::from(b'V'),
+            0,
+        ),
+        // TXFE | RXFE.
+        (
+            0,
+            Access::Read,
+            "uart_virt_flags_read",
+            UART_VIRT + 0x18,
+            UART_PHYS + 0x18,
+            4,
+            0x90,
+            0x18,
+        ),
+    ]
+}
+
+#[test]
+fn the_mmu_gives_virtual_and_physical_addresses() {
+    let firmware = Firmware::build("virt", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["t.parquet", "t.jsonl"] {
+        let out = dir.path().join(name);
+        run(&firmware, &out, "1", true);
+        let trace = read_trace(&out);
+        check(&firmware, &trace.iter().collect::<Vec<_>>(), &cpu0_events());
+    }
+}
+
+#[test]
+fn two_vcpus_record_into_one_valid_file() {
+    let firmware = Firmware::build("virt", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("smp.parquet");
+    // No -icount: both vCPUs run on their own threads (MTTCG).
+    run(&firmware, &out, "2", false);
+    let trace = read_trace(&out);
+    assert_eq!(trace.len(), 4);
+    for (seq, seen) in trace.iter().enumerate() {
+        assert_eq!(seen.event.seq, seq as u64);
+    }
+    let on = |cpu| {
+        trace
+            .iter()
+            .filter(|s| s.event.cpu == cpu)
+            .collect::<Vec<_>>()
+    };
+    check(&firmware, &on(0), &cpu0_events());
+    check(
+        &firmware,
+        &on(1),
+        &[(
+            1,
+            Access::Write,
+            "cpu1_uart_virt_write",
+            UART_VIRT,
+            UART_PHYS,
+            1,
+            u64::from(b'1'),
+            0,
+        )],
+    );
+    python_check(&out, &[(Some("pl011"), 4)], 0x90);
+}
