@@ -10,3 +10,8 @@ bash scripts/setup-debian.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+
+# Benchmarks in quick mode: they must build and run; their numbers are not asserted
+# (docs/PERFORMANCE.md has the measured ones and how to rerun them).
+cargo bench --workspace -q -- --quick
+bash bench/writers.sh 100000
