@@ -112,6 +112,8 @@ struct Shared {
     waits: AtomicU64,
     filtered_out: AtomicU64,
     after_finish: AtomicU64,
+    /// Events every sink has been handed (or that a failed sink skipped).
+    delivered: AtomicU64,
 }
 
 struct Producer {
@@ -150,6 +152,7 @@ impl Recorder {
             waits: AtomicU64::new(0),
             filtered_out: AtomicU64::new(0),
             after_finish: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
         });
         let writer = Writer {
             shared: shared.clone(),
@@ -232,6 +235,23 @@ impl Recorder {
         });
         *outcome = Some(result.clone());
         result
+    }
+
+    /// Hands the partly filled buffer to the writer and waits until the sinks have been
+    /// given every event recorded so far (for in-process consumers such as the PANDA
+    /// plugin's C API). Not for the emulator's hot path.
+    pub fn flush(&self) {
+        let target = {
+            let mut producer = lock(&self.shared.producer);
+            producer.hand_over(&self.shared);
+            if producer.queue.is_none() {
+                return;
+            }
+            producer.next_seq
+        };
+        while self.shared.delivered.load(Ordering::Acquire) < target {
+            std::thread::sleep(Duration::from_micros(200));
+        }
     }
 
     /// Events recorded so far.
@@ -348,6 +368,9 @@ impl Writer {
                 sink.events_written += batch.len() as u64;
             }
         }
+        self.shared
+            .delivered
+            .fetch_add(batch.len() as u64, Ordering::Release);
         batch.clear();
         let _ = self.spare.try_send(batch);
     }

@@ -265,3 +265,19 @@ fn a_failing_sink_is_reported_once_and_the_others_go_on() {
     assert_eq!(recorder.finish().unwrap_err(), error);
     assert_eq!(out.lock().unwrap().events.len(), 1_000);
 }
+
+#[test]
+fn flush_delivers_a_partial_buffer_before_returning() {
+    let (recorder, out) = start(RecorderConfig::default(), Duration::from_millis(5));
+    for n in 0..3 {
+        recorder.record(event(0, n));
+    }
+    recorder.flush();
+    assert_eq!(out.lock().unwrap().events.len(), 3);
+    recorder.record(event(0, 3));
+    recorder.flush();
+    assert_eq!(out.lock().unwrap().events.len(), 4);
+    recorder.finish().unwrap();
+    // After finish, flush returns at once.
+    recorder.flush();
+}

@@ -19,7 +19,11 @@ fn trace() -> (Arc<DeviceTable>, Vec<MmioEvent>) {
         .map(|n| MmioEvent {
             seq: n,
             cpu: 0,
-            access: if n % 4 == 0 { Access::Write } else { Access::Read },
+            access: if n % 4 == 0 {
+                Access::Write
+            } else {
+                Access::Read
+            },
             guest_pc: 0x800 + n % 300 * 2,
             phys_addr: Some(0x4000_0000 + n % 64 * 4),
             virt_addr: 0x4000_0000 + n % 64 * 4,

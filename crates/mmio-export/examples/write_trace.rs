@@ -18,11 +18,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::path::PathBuf::from(path);
     let count: u64 = count.parse()?;
     let devices = Arc::new(DeviceTable::new());
-    let ids: Vec<DeviceId> = ["pl011", "v7m_systick", "gptm", "pl061", "ssys", "flash-control"]
-        .iter()
-        .enumerate()
-        .map(|(i, name)| devices.intern(name, 0x4000_0000 + i as u64 * 0x1000, 0x1000, DeviceKind::Device))
-        .collect();
+    let ids: Vec<DeviceId> = [
+        "pl011",
+        "v7m_systick",
+        "gptm",
+        "pl061",
+        "ssys",
+        "flash-control",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, name)| {
+        devices.intern(
+            name,
+            0x4000_0000 + i as u64 * 0x1000,
+            0x1000,
+            DeviceKind::Device,
+        )
+    })
+    .collect();
     let writer = create_writer(&path, TraceInfo::now("synthetic", "arm", "bench", 4))?;
     let recorder = Recorder::start(RecorderConfig::default(), devices, vec![writer])?;
     let start = Instant::now();
@@ -38,7 +52,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         recorder.record(MmioEvent {
             seq: 0,
             cpu: 0,
-            access: if state & 3 == 0 { Access::Write } else { Access::Read },
+            access: if state & 3 == 0 {
+                Access::Write
+            } else {
+                Access::Read
+            },
             guest_pc: 0x800 + (state >> 16) % 300 * 2,
             phys_addr: Some(address),
             virt_addr: address,

@@ -1,6 +1,7 @@
 //! JSON Lines: one event object per line, the same keys on every line, numbers as JSON
 //! integers. No header line, so `pandas.read_json(lines=True)` and DuckDB's
-//! `read_json` read it as is.
+//! `read_json` read it as is. Lines may carry trailing spaces and a few lines may be
+//! blank (see [`PAGE`]); JSON readers skip both.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -13,13 +14,20 @@ use crate::device_cache::{intern_read_device, DeviceCache};
 use crate::text::{push_json_string, push_u64};
 use crate::{ExportError, TraceInfo};
 
-/// Bytes of whole lines gathered before a write; lines are never split across writes,
-/// so a killed run leaves no torn line behind (short of a kill inside one `write`).
+/// Bytes of whole lines gathered before a write.
 const WRITE_CHUNK: usize = 256 * 1024;
+
+/// Linux stops a `write` cut short by SIGKILL only at a page boundary of the file. No
+/// line crosses one (a line that would is preceded by spaces up to it), so a killed
+/// run's file always ends with a whole line.
+const PAGE: u64 = 4096;
 
 pub(crate) struct JsonLinesWriter {
     file: PartialFile,
     line_buffer: Vec<u8>,
+    line: Vec<u8>,
+    /// File offset at which `line_buffer` will be written.
+    file_offset: u64,
     devices: DeviceCache,
 }
 
@@ -27,13 +35,35 @@ impl JsonLinesWriter {
     pub fn create(path: &Path, _info: TraceInfo) -> Result<Self, ExportError> {
         Ok(JsonLinesWriter {
             file: PartialFile::create(path)?,
-            line_buffer: Vec::with_capacity(WRITE_CHUNK + 512),
+            line_buffer: Vec::with_capacity(WRITE_CHUNK + PAGE as usize),
+            line: Vec::with_capacity(512),
+            file_offset: 0,
             devices: DeviceCache::default(),
         })
     }
 
     fn push_line(&mut self, event: &MmioEvent, table: &DeviceTable) {
-        let out = &mut self.line_buffer;
+        self.line.clear();
+        self.format_line(event, table);
+        let position = self.file_offset + self.line_buffer.len() as u64;
+        let line_len = self.line.len() as u64;
+        let next_page = (position / PAGE + 1) * PAGE;
+        if position % PAGE != 0 && position + line_len > next_page && line_len <= PAGE {
+            let pad = (next_page - position) as usize;
+            if self.line_buffer.pop().is_some() {
+                // Widen the previous line with trailing spaces (valid JSON whitespace).
+                self.line_buffer.resize(self.line_buffer.len() + pad, b' ');
+            } else {
+                // The previous line is already written: a whitespace-only line.
+                self.line_buffer.resize(pad - 1, b' ');
+            }
+            self.line_buffer.push(b'\n');
+        }
+        self.line_buffer.extend_from_slice(&self.line);
+    }
+
+    fn format_line(&mut self, event: &MmioEvent, table: &DeviceTable) {
+        let out = &mut self.line;
         out.extend_from_slice(b"{\"seq\":");
         push_u64(out, event.seq);
         out.extend_from_slice(b",\"cpu\":");
@@ -70,6 +100,7 @@ impl JsonLinesWriter {
     fn write_lines(&mut self) -> Result<(), ExportError> {
         if !self.line_buffer.is_empty() {
             self.file.write_all(&self.line_buffer)?;
+            self.file_offset += self.line_buffer.len() as u64;
             self.line_buffer.clear();
         }
         Ok(())

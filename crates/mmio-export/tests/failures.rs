@@ -222,3 +222,23 @@ fn corrupt_inputs_name_the_file_and_line() {
         "{error}"
     );
 }
+
+#[test]
+fn no_json_line_crosses_a_file_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pages.jsonl");
+    let (devices, events) = many_events(5_000);
+    let mut writer = create_writer(&path, common::info()).unwrap();
+    // Uneven batches, so that writes start in the middle of pages.
+    for chunk in events.chunks(37) {
+        writer.write(chunk, &devices).unwrap();
+    }
+    writer.finish(&devices).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    for page_end in (4096..bytes.len()).step_by(4096) {
+        assert_eq!(bytes[page_end - 1], b'\n', "byte before offset {page_end}");
+    }
+    // Padding is whitespace only: every event reads back, in order.
+    let back: Vec<u64> = open_trace(&path).unwrap().map(|e| e.unwrap().seq).collect();
+    assert_eq!(back, (0..5_000).collect::<Vec<_>>());
+}
