@@ -18,7 +18,8 @@ const EXPORTS: [&str; 6] = [
 #[test]
 fn builds_for_arm_aarch64_and_x86_64_with_its_exports() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    // A target directory of its own: the architectures are exclusive features.
+    // A target directory of its own, shared by the three builds: the architectures are
+    // exclusive features, and only panda-re and the plugin differ between them.
     let target = workspace_root().join("target/panda-plugin");
     for arch in ["arm", "aarch64", "x86_64"] {
         run_ok(
@@ -34,10 +35,10 @@ fn builds_for_arm_aarch64_and_x86_64_with_its_exports() {
                     arch,
                 ])
                 .arg("--target-dir")
-                .arg(target.join(arch)),
+                .arg(&target),
             "cargo build -p mmio-panda",
         );
-        let library = target.join(arch).join("debug/libpanda_mmio_trace.so");
+        let library = target.join("debug/libpanda_mmio_trace.so");
         let nm = run_ok(
             Command::new("nm")
                 .args(["-D", "--defined-only"])

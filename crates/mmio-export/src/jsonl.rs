@@ -48,7 +48,7 @@ impl JsonLinesWriter {
         let position = self.file_offset + self.line_buffer.len() as u64;
         let line_len = self.line.len() as u64;
         let next_page = (position / PAGE + 1) * PAGE;
-        if position % PAGE != 0 && position + line_len > next_page && line_len <= PAGE {
+        if !position.is_multiple_of(PAGE) && position + line_len > next_page && line_len <= PAGE {
             let pad = (next_page - position) as usize;
             if self.line_buffer.pop().is_some() {
                 // Widen the previous line with trailing spaces (valid JSON whitespace).

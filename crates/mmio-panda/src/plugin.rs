@@ -17,10 +17,17 @@ use crate::{PandaAccess, PandaArgs, RegionInfo, Tracer};
 
 const PLUGIN_NAME: &CStr = c"mmio_trace";
 
-// The PPP callback `on_mmio_event`, called with each event as it is recorded.
-panda::export_ppp_callback! {
-    pub(crate) fn on_mmio_event(event: *const mmio_event_t);
+/// The PPP callback `on_mmio_event`, called with each event as it is recorded.
+// panda-re's macro expands to transmutes clippy would write as casts.
+#[allow(clippy::transmutes_expressible_as_ptr_casts)]
+mod ppp {
+    use super::mmio_event_t;
+
+    panda::export_ppp_callback! {
+        pub(crate) fn on_mmio_event(event: *const mmio_event_t);
+    }
 }
+use ppp::on_mmio_event;
 
 /// The listener QEMU calls with the sections of the CPU's address space.
 struct Listener(std::cell::UnsafeCell<MemoryListener>);
