@@ -9,6 +9,7 @@
  *   SysTick (0xe000e010): load, clear, enable, poll CTRL until COUNTFLAG is set.
  *   Unimplemented stubs: write then read flash-control (0x400fd000), read
  *   hibernation (0x400fc000).
+ *   Unassigned addresses: write 0x40001000, read 0x40001004.
  *   Exit through semihosting with status 0.
  */
 #include <stdint.h>
@@ -32,6 +33,7 @@
 #define SYSTICK 0xe000e010u
 #define FLASH_CONTROL 0x400fd000u
 #define HIBERNATION 0x400fc000u
+#define HOLE 0x40001000u
 
 void reset(void);
 void fault(void);
@@ -108,6 +110,15 @@ static void stubs(void)
     (void)value;
 }
 
+/* Nothing is mapped between the watchdog and GPIO A: lm3s6965evb reads 0 there. */
+static void hole(void)
+{
+    uint32_t value;
+    STORE("hole_write", "str", (volatile uint32_t *)HOLE, 0xdead);
+    LOAD("hole_read", "ldr", (volatile uint32_t *)(HOLE + 4), value);
+    (void)value;
+}
+
 void reset(void)
 {
     uart();
@@ -119,5 +130,6 @@ void reset(void)
 #endif
     systick();
     stubs();
+    hole();
     semihosting_exit(0);
 }

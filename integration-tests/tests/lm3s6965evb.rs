@@ -14,6 +14,7 @@ use mmio_core::{Access, DeviceKind};
 const LUMINARY_UART_ID: [u64; 8] = [0x11, 0x00, 0x18, 0x01, 0x0d, 0xf0, 0x05, 0xb1];
 const UART0: u64 = 0x4000_c000;
 const SYSTICK: u64 = 0xe000_e010;
+const HOLE: u64 = 0x4000_1000;
 
 /// (access, PC label, address, size, value, device, kind, offset)
 type Expected = (
@@ -22,7 +23,7 @@ type Expected = (
     u64,
     u8,
     u64,
-    &'static str,
+    Option<&'static str>,
     DeviceKind,
     u64,
 );
@@ -36,7 +37,7 @@ fn expected_before_polling() -> Vec<Expected> {
         UART0 + 0x30,
         4,
         0x301,
-        "pl011",
+        Some("pl011"),
         D,
         0x30,
     )];
@@ -47,7 +48,7 @@ fn expected_before_polling() -> Vec<Expected> {
             UART0,
             1,
             u64::from(*byte),
-            "pl011",
+            Some("pl011"),
             D,
             0,
         ));
@@ -59,7 +60,7 @@ fn expected_before_polling() -> Vec<Expected> {
         UART0 + 0x18,
         4,
         0x90,
-        "pl011",
+        Some("pl011"),
         D,
         0x18,
     ));
@@ -69,11 +70,20 @@ fn expected_before_polling() -> Vec<Expected> {
         UART0 + 0x24,
         2,
         0x68,
-        "pl011",
+        Some("pl011"),
         D,
         0x24,
     ));
-    list.push((R, "uart_ibrd_read", UART0 + 0x24, 2, 0x68, "pl011", D, 0x24));
+    list.push((
+        R,
+        "uart_ibrd_read",
+        UART0 + 0x24,
+        2,
+        0x68,
+        Some("pl011"),
+        D,
+        0x24,
+    ));
     for (i, id) in LUMINARY_UART_ID.iter().enumerate() {
         let offset = 0xfe0 + 4 * i as u64;
         list.push((
@@ -82,7 +92,7 @@ fn expected_before_polling() -> Vec<Expected> {
             UART0 + offset,
             4,
             *id,
-            "pl011",
+            Some("pl011"),
             D,
             offset,
         ));
@@ -95,7 +105,7 @@ fn expected_before_polling() -> Vec<Expected> {
         UART0 + 0xfe0,
         8,
         pair,
-        "pl011",
+        Some("pl011"),
         D,
         0xfe0,
     ));
@@ -105,7 +115,7 @@ fn expected_before_polling() -> Vec<Expected> {
         SYSTICK + 4,
         4,
         0x1f,
-        "v7m_systick",
+        Some("v7m_systick"),
         D,
         4,
     ));
@@ -115,17 +125,27 @@ fn expected_before_polling() -> Vec<Expected> {
         SYSTICK + 8,
         4,
         0,
-        "v7m_systick",
+        Some("v7m_systick"),
         D,
         8,
     ));
-    list.push((W, "systick_ctrl_write", SYSTICK, 4, 5, "v7m_systick", D, 0));
+    list.push((
+        W,
+        "systick_ctrl_write",
+        SYSTICK,
+        4,
+        5,
+        Some("v7m_systick"),
+        D,
+        0,
+    ));
     list
 }
 
 fn expected_after_polling() -> Vec<Expected> {
     use Access::{Read as R, Write as W};
-    use DeviceKind::Unimplemented as U;
+    use DeviceKind::{Unassigned as H, Unimplemented as U};
+    let (flash, hibernation) = (Some("flash-control"), Some("hibernation"));
     vec![
         (
             W,
@@ -133,30 +153,15 @@ fn expected_after_polling() -> Vec<Expected> {
             0x400f_d000,
             4,
             0x1234,
-            "flash-control",
+            flash,
             U,
             0,
         ),
-        (
-            R,
-            "flash_control_read",
-            0x400f_d004,
-            4,
-            0,
-            "flash-control",
-            U,
-            4,
-        ),
-        (
-            R,
-            "hibernation_read",
-            0x400f_c000,
-            4,
-            0,
-            "hibernation",
-            U,
-            0,
-        ),
+        (R, "flash_control_read", 0x400f_d004, 4, 0, flash, U, 4),
+        (R, "hibernation_read", 0x400f_c000, 4, 0, hibernation, U, 0),
+        // Nothing mapped: no device, and the offset counts from address 0.
+        (W, "hole_write", HOLE, 4, 0xdead, None, H, HOLE),
+        (R, "hole_read", HOLE + 4, 4, 0, None, H, HOLE + 4),
     ]
 }
 
@@ -176,10 +181,11 @@ fn check_event(
     index: usize,
     fields: Fields,
 ) {
-    let (access, label, address, size, value, device, mut kind, mut offset) = *expected;
+    let (access, label, address, size, value, device, kind, mut offset) = *expected;
+    let mut kind = Some(kind);
     if fields == Fields::Panda {
-        // The reader can only say "a device", and counts offsets from address 0.
-        kind = DeviceKind::Device;
+        // The format has "a device" or "[NONE]", and no offsets.
+        kind = device.map(|_| DeviceKind::Device);
         offset = address;
     }
     let event = &seen.event;
@@ -201,8 +207,8 @@ fn check_event(
         address,
         size,
         value,
-        Some(device),
-        Some(kind),
+        device,
+        kind,
         offset,
     );
     assert_eq!(got, want, "event {index} ({label})");
@@ -235,7 +241,7 @@ fn check_trace(firmware: &Firmware, trace: &[Seen], fields: Fields) -> usize {
                 SYSTICK,
                 4,
                 value,
-                "v7m_systick",
+                Some("v7m_systick"),
                 DeviceKind::Device,
                 0,
             ),
@@ -326,6 +332,7 @@ fn every_format_holds_the_exact_event_list() {
         (Some("pl011"), 16),
         (Some("flash-control"), 2),
         (Some("hibernation"), 1),
+        (None, 2),
     ];
     python_check(&dir.path().join("t.parquet"), &counts, 0x1_0005);
     python_check(&dir.path().join("t.jsonl"), &counts, 0x1_0005);
@@ -374,6 +381,24 @@ fn filters_keep_only_what_was_asked() {
     assert_eq!(got, want);
 
     let out = dir.path().join("stubs.jsonl");
+    run_plugin(&firmware, &out, ",kinds=unimplemented+unassigned");
+    let missing: Vec<(u64, Option<DeviceKind>)> = read_trace(&out)
+        .into_iter()
+        .map(|s| (s.event.guest_pc, s.kind))
+        .collect();
+    let stub = Some(DeviceKind::Unimplemented);
+    let hole = Some(DeviceKind::Unassigned);
+    assert_eq!(
+        missing,
+        [
+            (firmware.pc("flash_control_write"), stub),
+            (firmware.pc("flash_control_read"), stub),
+            (firmware.pc("hibernation_read"), stub),
+            (firmware.pc("hole_write"), hole),
+            (firmware.pc("hole_read"), hole),
+        ]
+    );
+    let out = dir.path().join("only-stubs.jsonl");
     run_plugin(&firmware, &out, ",kinds=unimplemented");
     let devices: Vec<Option<String>> = read_trace(&out).into_iter().map(|s| s.device).collect();
     assert_eq!(
@@ -454,53 +479,32 @@ fn the_cli_dumps_the_map_runs_qemu_and_prints_the_summary() {
     let table = String::from_utf8(output.stdout).unwrap();
     let pc = |label| format!("{:#x}", firmware.pc(label));
     let want = format!(
-        "trace: {}\n{}",
-        out.display(),
-        table_text(
-            &[
-                [
-                    "v7m_systick",
-                    "device",
-                    &(polls).to_string(),
-                    "3",
-                    "3",
-                    "4",
-                    &pc("systick_load_write"),
-                    &pc("systick_ctrl_read")
-                ],
-                [
-                    "pl011",
-                    "device",
-                    "11",
-                    "5",
-                    "12",
-                    "7",
-                    &pc("uart_ctl_write"),
-                    &pc("uart_id_pair_read")
-                ],
-                [
-                    "flash-control",
-                    "unimplemented",
-                    "1",
-                    "1",
-                    "2",
-                    "2",
-                    &pc("flash_control_write"),
-                    &pc("flash_control_read")
-                ],
-                [
-                    "hibernation",
-                    "unimplemented",
-                    "1",
-                    "0",
-                    "1",
-                    "1",
-                    &pc("hibernation_read"),
-                    &pc("hibernation_read")
-                ],
-            ],
-            trace.len()
-        )
+        "trace: {out}
+device         kind           reads  writes  registers  pcs  first_pc  last_pc
+v7m_systick    device         {polls:>5}       3          3    4  {load:>8}  {poll:>7}
+pl011          device            11       5         12    7  {uart:>8}  {pair:>7}
+flash-control  unimplemented      1       1          2    2  {fcw:>8}  {fcr:>7}
+(none)         unassigned         1       1          2    2  {hw:>8}  {hr:>7}
+hibernation    unimplemented      1       0          1    1  {hib:>8}  {hib:>7}
+{events} events, 5 devices
+
+missing peripherals (what the board does not model):
+range                  kind           device         reads  writes  pcs  first_pc
+0x40001000-0x40001fff  unassigned     -                  1       1    2  {hw:>8}
+0x400fc000-0x400fcfff  unimplemented  hibernation        1       0    1  {hib:>8}
+0x400fd000-0x400fdfff  unimplemented  flash-control      1       1    2  {fcw:>8}
+",
+        out = out.display(),
+        load = pc("systick_load_write"),
+        poll = pc("systick_ctrl_read"),
+        uart = pc("uart_ctl_write"),
+        pair = pc("uart_id_pair_read"),
+        fcw = pc("flash_control_write"),
+        fcr = pc("flash_control_read"),
+        hw = pc("hole_write"),
+        hr = pc("hole_read"),
+        hib = pc("hibernation_read"),
+        events = trace.len(),
     );
     assert_eq!(table, want);
 }
@@ -521,41 +525,4 @@ fn parsed_map(text: &str) -> Vec<(u64, u64, String, u64, DeviceKind)> {
             )
         })
         .collect()
-}
-
-/// The summary table as `mmio-trace` lays it out.
-fn table_text(rows: &[[&str; 8]], events: usize) -> String {
-    let header = [
-        "device",
-        "kind",
-        "reads",
-        "writes",
-        "registers",
-        "pcs",
-        "first_pc",
-        "last_pc",
-    ];
-    let mut widths = header.map(str::len);
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let line = |cells: &[&str]| {
-        let mut text = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i < 2 {
-                text.push_str(&format!("{cell:<w$}  "));
-            } else {
-                text.push_str(&format!("{cell:>w$}  "));
-            }
-        }
-        format!("{}\n", text.trim_end())
-    };
-    let mut text = line(&header);
-    for row in rows {
-        text.push_str(&line(row));
-    }
-    text.push_str(&format!("{events} events, {} devices\n", rows.len()));
-    text
 }

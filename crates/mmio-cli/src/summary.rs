@@ -26,12 +26,33 @@ pub struct DeviceSummary {
     pub last_seq: u64,
 }
 
+/// Accesses to what the board does not model: an unimplemented-device stub, or an
+/// address where nothing is mapped.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MissingPeripheral {
+    /// The stub's name; `None` for unassigned addresses.
+    pub device: Option<String>,
+    pub kind: String,
+    /// The stub's region, or the 4 KiB page of an unassigned address.
+    pub first_address: u64,
+    pub last_address: u64,
+    pub reads: u64,
+    pub writes: u64,
+    pub pcs: usize,
+    pub first_pc: u64,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub events: u64,
     /// Sorted by accesses, most first.
     pub devices: Vec<DeviceSummary>,
+    /// In address order.
+    pub missing: Vec<MissingPeripheral>,
 }
+
+/// A missing peripheral: its address range and stub name.
+type MissingKey = (u64, u64, Option<String>);
 
 #[derive(Default)]
 struct Tally {
@@ -45,10 +66,44 @@ impl Summary {
         let mut reader = mmio_export::open_trace(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         let mut tallies: BTreeMap<DeviceId, Tally> = BTreeMap::new();
+        let mut missing: BTreeMap<MissingKey, (MissingPeripheral, HashSet<u64>)> = BTreeMap::new();
         let mut events = 0u64;
+        let devices = reader.devices().clone();
         for event in reader.by_ref() {
             let event = event?;
             events += 1;
+            let kind = devices.kind(event.device);
+            if let Some(kind @ (DeviceKind::Unimplemented | DeviceKind::Unassigned)) = kind {
+                let device = devices.get(event.device);
+                let address = event.phys_addr.unwrap_or(event.virt_addr);
+                let (first, last) = match &device {
+                    Some(d) if d.size > 0 => (d.base, d.base.saturating_add(d.size - 1)),
+                    _ => (address & !0xfff, address | 0xfff),
+                };
+                let name = device.map(|d| d.name.to_string());
+                let (entry, pcs) =
+                    missing
+                        .entry((first, last, name.clone()))
+                        .or_insert_with(|| {
+                            (
+                                MissingPeripheral {
+                                    device: name,
+                                    kind: kind.as_str().to_string(),
+                                    first_address: first,
+                                    last_address: last,
+                                    first_pc: event.guest_pc,
+                                    ..MissingPeripheral::default()
+                                },
+                                HashSet::new(),
+                            )
+                        });
+                match event.access {
+                    Access::Read => entry.reads += 1,
+                    Access::Write => entry.writes += 1,
+                }
+                pcs.insert(event.guest_pc);
+                entry.pcs = pcs.len();
+            }
             let tally = tallies.entry(event.device).or_default();
             let row = &mut tally.row;
             if row.reads + row.writes == 0 {
@@ -64,7 +119,6 @@ impl Summary {
             tally.offsets.insert(event.offset);
             tally.pcs.insert(event.guest_pc);
         }
-        let devices = reader.devices();
         let mut rows: Vec<DeviceSummary> = tallies
             .into_iter()
             .map(|(id, tally)| {
@@ -87,6 +141,7 @@ impl Summary {
         Ok(Summary {
             events,
             devices: rows,
+            missing: missing.into_values().map(|(entry, _)| entry).collect(),
         })
     }
 
@@ -118,33 +173,70 @@ impl Summary {
                 ]
             })
             .collect();
-        let mut widths = header.map(str::len);
-        for row in &rows {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.len());
-            }
-        }
-        let line = |out: &mut dyn Write, cells: &[&str]| -> std::io::Result<()> {
-            let mut text = String::new();
-            for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
-                // Names and kinds left-aligned, numbers right-aligned.
-                if i < 2 {
-                    text.push_str(&format!("{cell:<width$}  "));
-                } else {
-                    text.push_str(&format!("{cell:>width$}  "));
-                }
-            }
-            writeln!(out, "{}", text.trim_end())
-        };
-        line(out, &header)?;
-        for row in &rows {
-            line(out, &row.each_ref().map(String::as_str))?;
-        }
+        write_aligned(out, &header, &rows, 2)?;
         writeln!(
             out,
             "{} events, {} devices",
             self.events,
             self.devices.len()
-        )
+        )?;
+        if self.missing.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "\nmissing peripherals (what the board does not model):"
+        )?;
+        let header = [
+            "range", "kind", "device", "reads", "writes", "pcs", "first_pc",
+        ];
+        let rows: Vec<[String; 7]> = self
+            .missing
+            .iter()
+            .map(|m| {
+                [
+                    format!("{:#x}-{:#x}", m.first_address, m.last_address),
+                    m.kind.clone(),
+                    m.device.clone().unwrap_or_else(|| "-".into()),
+                    m.reads.to_string(),
+                    m.writes.to_string(),
+                    m.pcs.to_string(),
+                    format!("{:#x}", m.first_pc),
+                ]
+            })
+            .collect();
+        write_aligned(out, &header, &rows, 3)
     }
+}
+
+/// A table: the first `text_columns` columns left-aligned, the rest (numbers)
+/// right-aligned, two spaces apart.
+fn write_aligned<const N: usize>(
+    out: &mut impl Write,
+    header: &[&str; N],
+    rows: &[[String; N]],
+    text_columns: usize,
+) -> std::io::Result<()> {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let mut line = |cells: [&str; N]| -> std::io::Result<()> {
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if i < text_columns {
+                text.push_str(&format!("{cell:<width$}  "));
+            } else {
+                text.push_str(&format!("{cell:>width$}  "));
+            }
+        }
+        writeln!(out, "{}", text.trim_end())
+    };
+    line(*header)?;
+    for row in rows {
+        line(row.each_ref().map(String::as_str))?;
+    }
+    Ok(())
 }

@@ -127,6 +127,27 @@ impl Tracer {
         }
     }
 
+    /// An access to an address where nothing is mapped (PANDA's
+    /// `unassigned_io_read`/`_write`, whose `addr` is the physical address; PANDA gives
+    /// no virtual address for them).
+    pub fn on_unassigned(&self, access: &PandaAccess) -> Option<MmioEvent> {
+        let address = access.phys_addr.unwrap_or(access.vaddr);
+        let event = MmioEvent {
+            seq: 0,
+            cpu: access.cpu,
+            access: access.access,
+            guest_pc: access.pc,
+            phys_addr: Some(address),
+            virt_addr: access.vaddr,
+            offset: address,
+            size: access.size,
+            value: MmioEvent::mask_value(access.value, access.size),
+            device: DeviceId::UNASSIGNED,
+            instr_count: access.instr_count,
+        };
+        self.recorder.record(event).then_some(event)
+    }
+
     pub fn finish(&self) -> Result<RecorderSummary, RecorderError> {
         self.recorder.finish()
     }
@@ -209,6 +230,27 @@ pub(crate) mod tests {
             Some(DeviceKind::Unimplemented)
         );
         tracer.finish().unwrap();
+    }
+
+    #[test]
+    fn unassigned_accesses_have_no_device_and_kind_unassigned() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("t.jsonl");
+        let args = PandaArgs::parse(&[("out_log", out.to_str().unwrap())]).unwrap();
+        let tracer = lm3s_tracer(&args);
+        let event = tracer
+            .on_unassigned(&access(0x4000_1000, 0x4000_1000, 0xdead))
+            .unwrap();
+        assert_eq!(
+            (event.device, event.phys_addr, event.offset, event.value),
+            (DeviceId::UNASSIGNED, Some(0x4000_1000), 0x4000_1000, 0xdead)
+        );
+        tracer.finish().unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            text.contains("\"device\":null,\"device_kind\":\"unassigned\""),
+            "{text}"
+        );
     }
 
     #[test]

@@ -125,6 +125,8 @@ impl Tracer {
         };
         let (device, base) = match resolved {
             Some(found) => (found.device, found.base),
+            // QEMU dispatches a hole of the map to its anonymous "unassigned" region.
+            None if self.has_map => (DeviceId::UNASSIGNED, 0),
             None => {
                 self.unresolved.fetch_add(1, Ordering::Relaxed);
                 (DeviceId::UNKNOWN, 0)
@@ -269,6 +271,13 @@ mod tests {
         assert!(tracer.on_access(&access(0xe000_ed94, None, true, 0x5)));
         // A TLB-flushing access to RAM is not I/O.
         assert!(!tracer.on_access(&access(0x2000_0004, None, true, 0x5)));
+        // A hole in the map: QEMU's anonymous "unassigned" region.
+        assert!(tracer.on_access(&access(
+            0x4000_1000,
+            io(0x4000_1000, "anon7f3a0000"),
+            false,
+            0
+        )));
         tracer.finish().unwrap();
         assert_eq!(
             read_back(&out),
@@ -286,7 +295,14 @@ mod tests {
                     0xd94,
                     Some("nvic_sysregs".into())
                 ),
+                (0x4000_1000, Some(0x4000_1000), 0x4000_1000, None),
             ]
+        );
+        let mut reader = open_trace(&out).unwrap();
+        let last = reader.by_ref().map(Result::unwrap).last().unwrap();
+        assert_eq!(
+            reader.devices().kind(last.device),
+            Some(DeviceKind::Unassigned)
         );
     }
 
