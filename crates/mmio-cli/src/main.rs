@@ -1,5 +1,6 @@
 //! `mmio-trace`: trace firmware under QEMU and look at the traces.
 
+mod inspect;
 mod qemu;
 mod qmp;
 mod summary;
@@ -40,6 +41,43 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print events as a table.
+    ///
+    /// Example:
+    ///   mmio-trace show trace.parquet --head 20
+    Show {
+        file: PathBuf,
+        /// Only the first N events.
+        #[arg(long)]
+        head: Option<usize>,
+    },
+    /// Per device and register (offset): reads, writes, most frequent values, PCs.
+    ///
+    /// Example:
+    ///   mmio-trace registers trace.parquet --device pl011
+    Registers {
+        file: PathBuf,
+        /// Only this device.
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Convert between formats (by extension), optionally keeping only some events.
+    ///
+    /// Example:
+    ///   mmio-trace convert trace.parquet uart.jsonl --filter devices=pl011,access=w
+    Convert {
+        input: PathBuf,
+        output: PathBuf,
+        /// mmio-core filter syntax: devices=a+b,ranges=0x..-0x..,access=r|w,kinds=...
+        #[arg(long)]
+        filter: Option<String>,
+    },
+    /// Compare two traces: the first diverging event and per-device counts.
+    /// Exit status 0 when equal, 1 when different, 2 on error.
+    ///
+    /// Example:
+    ///   mmio-trace diff run1.parquet run2.parquet
+    Diff { a: PathBuf, b: PathBuf },
     /// Rebuild a valid Parquet trace from the FILE.parquet.partial a killed run left.
     ///
     /// Example:
@@ -90,6 +128,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Show { file, head } => {
+            inspect::show(&file, head, &mut stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Registers { file, device } => {
+            inspect::registers(&file, device.as_deref(), &mut stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Convert {
+            input,
+            output,
+            filter,
+        } => {
+            inspect::convert(&input, &output, filter.as_deref(), &mut stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff { a, b } => inspect::diff(&a, &b, &mut stdout),
         Command::Recover { partial, output } => {
             let output = output.unwrap_or_else(|| mmio_export::default_recovery_output(&partial));
             let recovered = mmio_export::recover_parquet(&partial, &output)

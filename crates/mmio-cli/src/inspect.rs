@@ -1,0 +1,220 @@
+//! `show`, `registers`, `convert` and `diff`: streaming views of a trace.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use mmio_core::{Access, DeviceTable, Filter, MmioEvent};
+use mmio_export::{create_writer, open_trace, TraceReader};
+use serde::Serialize;
+
+fn open(path: &Path) -> Result<TraceReader> {
+    open_trace(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn device_name(devices: &DeviceTable, event: &MmioEvent) -> String {
+    devices
+        .get(event.device)
+        .map(|d| d.name.to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// `show`: events as an aligned table.
+pub fn show(path: &Path, head: Option<usize>, out: &mut impl Write) -> Result<()> {
+    let mut reader = open(path)?;
+    let devices = reader.devices().clone();
+    writeln!(
+        out,
+        "{:>8}  {:>3}  t  {:>10}  {:>18}  {:>18}  {:>4}  {:>18}  {:<16}  {:>8}",
+        "seq", "cpu", "pc", "phys_addr", "virt_addr", "size", "value", "device", "offset"
+    )?;
+    for event in reader.by_ref().take(head.unwrap_or(usize::MAX)) {
+        let e = event?;
+        let phys = e
+            .phys_addr
+            .map_or_else(|| "-".into(), |p| format!("{p:#x}"));
+        writeln!(
+            out,
+            "{:>8}  {:>3}  {}  {:>10}  {:>18}  {:>18}  {:>4}  {:>18}  {:<16}  {:>8}",
+            e.seq,
+            e.cpu,
+            e.access,
+            format!("{:#x}", e.guest_pc),
+            phys,
+            format!("{:#x}", e.virt_addr),
+            e.size,
+            format!("{:#x}", e.value),
+            device_name(&devices, &e),
+            format!("{:#x}", e.offset),
+        )?;
+    }
+    Ok(())
+}
+
+#[derive(Default, Serialize)]
+struct Register {
+    reads: u64,
+    writes: u64,
+    values: HashMap<u64, u64>,
+    pcs: HashSet<u64>,
+}
+
+/// `registers`: per device and offset, reads, writes, the most frequent values, PCs.
+pub fn registers(path: &Path, only: Option<&str>, out: &mut impl Write) -> Result<()> {
+    let mut reader = open(path)?;
+    let devices = reader.devices().clone();
+    let mut table: BTreeMap<(String, u64), Register> = BTreeMap::new();
+    for event in reader.by_ref() {
+        let e = event?;
+        let name = device_name(&devices, &e);
+        if only.is_some_and(|wanted| wanted != name) {
+            continue;
+        }
+        let register = table.entry((name, e.offset)).or_default();
+        match e.access {
+            Access::Read => register.reads += 1,
+            Access::Write => register.writes += 1,
+        }
+        *register.values.entry(e.value).or_default() += 1;
+        register.pcs.insert(e.guest_pc);
+    }
+    writeln!(
+        out,
+        "{:<16}  {:>8}  {:>7}  {:>7}  {:>7}  {:<40}  pcs",
+        "device", "offset", "reads", "writes", "values", "most frequent values (count)"
+    )?;
+    for ((device, offset), register) in &table {
+        let mut values: Vec<(u64, u64)> = register.values.iter().map(|(v, n)| (*v, *n)).collect();
+        values.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let top: Vec<String> = values
+            .iter()
+            .take(3)
+            .map(|(value, count)| format!("{value:#x}({count})"))
+            .collect();
+        let mut pcs: Vec<u64> = register.pcs.iter().copied().collect();
+        pcs.sort_unstable();
+        let pcs: Vec<String> = pcs.iter().map(|pc| format!("{pc:#x}")).collect();
+        writeln!(
+            out,
+            "{:<16}  {:>8}  {:>7}  {:>7}  {:>7}  {:<40}  {}",
+            device,
+            format!("{offset:#x}"),
+            register.reads,
+            register.writes,
+            register.values.len(),
+            top.join(" "),
+            pcs.join(" ")
+        )?;
+    }
+    Ok(())
+}
+
+/// `convert`: any format to any format, optionally filtered.
+pub fn convert(
+    input: &Path,
+    output: &Path,
+    filter: Option<&str>,
+    out: &mut impl Write,
+) -> Result<()> {
+    let filter = Filter::parse(filter.unwrap_or("")).context("bad --filter")?;
+    let mut reader = open(input)?;
+    let devices = reader.devices().clone();
+    let info = reader.info().cloned().unwrap_or_default();
+    let mut writer = create_writer(output, info)?;
+    let mut batch = Vec::with_capacity(4096);
+    let (mut kept, mut seq) = (0u64, 0u64);
+    for event in reader.by_ref() {
+        let event = event?;
+        let device = devices.get(event.device);
+        if !filter.matches(&event, device.as_ref()) {
+            continue;
+        }
+        batch.push(MmioEvent { seq, ..event });
+        seq += 1;
+        if batch.len() == batch.capacity() {
+            writer.write(&batch, &devices).context("write failed")?;
+            kept += batch.len() as u64;
+            batch.clear();
+        }
+    }
+    writer.write(&batch, &devices).context("write failed")?;
+    kept += batch.len() as u64;
+    writer
+        .finish(&devices)
+        .context("cannot finish the output")?;
+    writeln!(out, "wrote {kept} events to {}", output.display())?;
+    Ok(())
+}
+
+/// What is compared between two traces' events.
+fn key(devices: &DeviceTable, e: &MmioEvent) -> (Access, u64, Option<u64>, u8, u64, String) {
+    (
+        e.access,
+        e.guest_pc,
+        e.phys_addr,
+        e.size,
+        e.value,
+        device_name(devices, e),
+    )
+}
+
+/// `diff`: the first diverging event and per-device count differences; 0 when equal,
+/// 1 when different.
+pub fn diff(a: &Path, b: &Path, out: &mut impl Write) -> Result<ExitCode> {
+    let (mut left, mut right) = (open(a)?, open(b)?);
+    let (left_devices, right_devices) = (left.devices().clone(), right.devices().clone());
+    let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut first: Option<String> = None;
+    let mut index = 0u64;
+    loop {
+        let (l, r) = (left.next().transpose()?, right.next().transpose()?);
+        if l.is_none() && r.is_none() {
+            break;
+        }
+        if let Some(e) = &l {
+            counts.entry(device_name(&left_devices, e)).or_default().0 += 1;
+        }
+        if let Some(e) = &r {
+            counts.entry(device_name(&right_devices, e)).or_default().1 += 1;
+        }
+        if first.is_none() {
+            let lk = l.as_ref().map(|e| key(&left_devices, e));
+            let rk = r.as_ref().map(|e| key(&right_devices, e));
+            if lk != rk {
+                let describe = |k: Option<(Access, u64, Option<u64>, u8, u64, String)>| match k {
+                    Some((access, pc, phys, size, value, device)) => format!(
+                        "{access} pc={pc:#x} addr={} size={size} value={value:#x} device={device}",
+                        phys.map_or("-".into(), |p| format!("{p:#x}"))
+                    ),
+                    None => "(trace ended)".into(),
+                };
+                first = Some(format!(
+                    "first difference at event {index}:\n  {}: {}\n  {}: {}",
+                    a.display(),
+                    describe(lk),
+                    b.display(),
+                    describe(rk)
+                ));
+            }
+        }
+        index += 1;
+    }
+    let Some(first) = first else {
+        writeln!(out, "traces are equal ({index} events)")?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    writeln!(out, "{first}")?;
+    writeln!(
+        out,
+        "events per device ({} / {}):",
+        a.display(),
+        b.display()
+    )?;
+    for (device, (l, r)) in &counts {
+        let mark = if l == r { "" } else { "  <- differs" };
+        writeln!(out, "  {device:<16} {l:>10} {r:>10}{mark}")?;
+    }
+    Ok(ExitCode::from(1))
+}

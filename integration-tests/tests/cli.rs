@@ -1,0 +1,200 @@
+//! `mmio-trace` subcommands on traces of the test firmware and on bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use integration_tests::{lm3s6965evb_args, mtree_fixture, run_ok, tools, Firmware};
+
+fn trace(firmware: &Firmware, out: &Path) {
+    run_ok(
+        Command::new("qemu-system-arm")
+            .args(lm3s6965evb_args(firmware))
+            .arg("-plugin")
+            .arg(format!(
+                "{},out_log={},mtree={}",
+                tools().plugin.display(),
+                out.display(),
+                mtree_fixture("lm3s6965evb").display()
+            )),
+        "qemu-system-arm with the plugin",
+    );
+}
+
+fn cli(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    Command::new(&tools().cli)
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .expect("mmio-trace runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn diff_reports_the_first_divergence_of_two_runs() {
+    let normal = Firmware::lm3s6965evb(&[]);
+    let other = Firmware::lm3s6965evb(&["UART_CTL_VALUE=0x201"]);
+    assert_eq!(normal.pc("uart_ctl_write"), other.pc("uart_ctl_write"));
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        dir.path().join("a.parquet"),
+        dir.path().join("b.jsonl"),
+        dir.path().join("c.json"),
+    );
+    trace(&normal, &a);
+    trace(&other, &b);
+    trace(&normal, &c);
+
+    let same = cli(&[&"diff", &a, &c]);
+    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
+    assert!(
+        stdout(&same).starts_with("traces are equal ("),
+        "{}",
+        stdout(&same)
+    );
+
+    let different = cli(&[&"diff", &a, &b]);
+    assert_eq!(different.status.code(), Some(1), "{}", stderr(&different));
+    let pc = normal.pc("uart_ctl_write");
+    let report = stdout(&different);
+    let want = format!(
+        "first difference at event 0:\n  {a}: W pc={pc:#x} addr=0x4000c030 size=4 value=0x301 device=pl011\n  {b}: W pc={pc:#x} addr=0x4000c030 size=4 value=0x201 device=pl011\nevents per device ({a} / {b}):\n",
+        a = a.display(),
+        b = b.display()
+    );
+    assert!(report.starts_with(&want), "{report}");
+    // The same accesses otherwise: no device's count differs.
+    assert!(!report.contains("<- differs"), "{report}");
+}
+
+#[test]
+fn show_registers_and_convert_on_a_real_trace() {
+    let firmware = Firmware::lm3s6965evb(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let parquet = dir.path().join("t.parquet");
+    trace(&firmware, &parquet);
+
+    let shown = stdout(&cli(&[&"show", &parquet, &"--head", &"2"]));
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 3);
+    let fields: Vec<&str> = lines[2].split_whitespace().collect();
+    let data_pc = format!("{:#x}", firmware.pc("uart_data_write"));
+    assert_eq!(
+        fields,
+        [
+            "1",
+            "0",
+            "W",
+            &data_pc,
+            "0x4000c000",
+            "0x4000c000",
+            "1",
+            "0x48",
+            "pl011",
+            "0x0"
+        ]
+    );
+
+    let registers = stdout(&cli(&[&"registers", &parquet, &"--device", &"pl011"]));
+    let data = registers
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("0x0"))
+        .expect("a row for the data register");
+    let fields: Vec<&str> = data.split_whitespace().collect();
+    assert_eq!(
+        fields,
+        ["pl011", "0x0", "0", "3", "3", "0xa(1)", "0x48(1)", "0x69(1)", &data_pc]
+    );
+    assert_eq!(
+        registers.lines().count(),
+        1 + 12,
+        "header and twelve registers:\n{registers}"
+    );
+
+    let uart = dir.path().join("uart-writes.jsonl");
+    let converted = cli(&[
+        &"convert",
+        &parquet,
+        &uart,
+        &"--filter",
+        &"devices=pl011,access=w",
+    ]);
+    assert_eq!(
+        stdout(&converted),
+        format!("wrote 5 events to {}\n", uart.display())
+    );
+    let events = integration_tests::read_trace(&uart);
+    let got: Vec<(u64, u64)> = events
+        .iter()
+        .map(|s| (s.event.seq, s.event.value))
+        .collect();
+    assert_eq!(got, [(0, 0x301), (1, 0x48), (2, 0x69), (3, 0xa), (4, 0x68)]);
+}
+
+#[test]
+fn bad_input_names_the_file_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.parquet");
+    let output = cli(&[&"summary", &missing]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(&format!("cannot read {}", missing.display())),
+        "{}",
+        stderr(&output)
+    );
+
+    let csv = dir.path().join("trace.csv");
+    std::fs::write(&csv, "x").unwrap();
+    let output = cli(&[&"show", &csv]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("unsupported trace file extension"),
+        "{}",
+        stderr(&output)
+    );
+
+    let corrupt = dir.path().join("corrupt.parquet");
+    std::fs::write(&corrupt, b"PAR1 not really").unwrap();
+    let output = cli(&[&"summary", &corrupt]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("mmio-trace recover"),
+        "{}",
+        stderr(&output)
+    );
+
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let output = cli(&[&"summary", &empty]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        stdout(&output),
+        "device  kind  reads  writes  registers  pcs  first_pc  last_pc\n0 events, 0 devices\n"
+    );
+    let output = cli(&[&"diff", &empty, &missing]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn output_into_a_closed_pipe_is_not_an_error() {
+    let firmware = Firmware::lm3s6965evb(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let trace_file = dir.path().join("t.jsonl");
+    trace(&firmware, &trace_file);
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; {} show {} | head -1",
+            tools().cli.display(),
+            trace_file.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "");
+}
