@@ -6,4 +6,4 @@ here="$(dirname "$0")"
 out="$1"
 shift
 arm-none-eabi-gcc -mcpu=cortex-m3 -mthumb -O1 -fno-unroll-loops -nostdlib -ffreestanding \
-    -Wall -Werror "$@" -T "$here/link.ld" "$here/fw.c" -o "$out"
+    -Wall -Werror -I "$here/../include" "$@" -T "$here/link.ld" "$here/fw.c" -o "$out"

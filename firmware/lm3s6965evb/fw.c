@@ -14,20 +14,8 @@
  */
 #include <stdint.h>
 
-#define STR(x) #x
-#define XSTR(x) STR(x)
+#include "labelled_access.h"
 
-/* One labelled access instruction: `insn` with operands `val`, `addr`. */
-#define STORE(label, insn, addr, val)                                          \
-    __asm__ volatile(".global " label "\n" label ":\n\t" insn " %0, [%1]"      \
-                     :                                                         \
-                     : "r"((uint32_t)(val)), "r"(addr)                         \
-                     : "memory")
-#define LOAD(label, insn, addr, out)                                           \
-    __asm__ volatile(".global " label "\n" label ":\n\t" insn " %0, [%1]"      \
-                     : "=r"(out)                                               \
-                     : "r"(addr)                                               \
-                     : "memory")
 
 #define UART0 0x4000c000u
 #ifndef UART_CTL_VALUE

@@ -3,4 +3,4 @@
 set -euo pipefail
 here="$(dirname "$0")"
 arm-none-eabi-gcc -mcpu=cortex-a15 -marm -O1 -fno-unroll-loops -nostdlib -ffreestanding \
-    -Wall -Werror -T "$here/link.ld" "$here/fw.c" -o "$1"
+    -Wall -Werror -I "$here/../include" -T "$here/link.ld" "$here/fw.c" -o "$1"

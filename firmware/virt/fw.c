@@ -13,6 +13,8 @@
  */
 #include <stdint.h>
 
+#include "labelled_access.h"
+
 #define UART_PHYS 0x09000000u
 #define UART_VIRT 0xf0000000u
 #define SECTION_DEVICE 0xc06u /* section, B, AP=full: shared device */
@@ -21,16 +23,6 @@
 __attribute__((section(".bss.page_table"), aligned(16384))) static uint32_t page_table[4096];
 static volatile uint32_t cpu1_done;
 
-#define STORE(label, insn, addr, val)                                          \
-    __asm__ volatile(".global " label "\n" label ":\n\t" insn " %0, [%1]"      \
-                     :                                                         \
-                     : "r"((uint32_t)(val)), "r"(addr)                         \
-                     : "memory")
-#define LOAD(label, insn, addr, out)                                           \
-    __asm__ volatile(".global " label "\n" label ":\n\t" insn " %0, [%1]"      \
-                     : "=r"(out)                                               \
-                     : "r"(addr)                                               \
-                     : "memory")
 
 void main_cpu(uint32_t cpu);
 

@@ -158,6 +158,17 @@ pub fn mtree_fixture(board: &str) -> PathBuf {
         .join(format!("{board}.mtree"))
 }
 
+/// The `-plugin` argument that traces into `out` with `board`'s memory map; `extra`
+/// is appended as is (`,icount=on`...).
+pub fn plugin_arg(out: &Path, board: &str, extra: &str) -> String {
+    format!(
+        "{},out_log={},mtree={}{extra}",
+        tools().plugin.display(),
+        out.display(),
+        mtree_fixture(board).display()
+    )
+}
+
 /// An event as the tests compare it: device by name and kind instead of id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seen {

@@ -3,19 +3,14 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use integration_tests::{lm3s6965evb_args, mtree_fixture, run_ok, tools, Firmware};
+use integration_tests::{lm3s6965evb_args, plugin_arg, run_ok, tools, Firmware};
 
 fn trace(firmware: &Firmware, out: &Path) {
     run_ok(
         Command::new("qemu-system-arm")
             .args(lm3s6965evb_args(firmware))
             .arg("-plugin")
-            .arg(format!(
-                "{},out_log={},mtree={}",
-                tools().plugin.display(),
-                out.display(),
-                mtree_fixture("lm3s6965evb").display()
-            )),
+            .arg(plugin_arg(out, "lm3s6965evb", "")),
         "qemu-system-arm with the plugin",
     );
 }

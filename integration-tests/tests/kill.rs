@@ -6,20 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use integration_tests::{
-    lm3s6965evb_args, mtree_fixture, read_trace, run_ok, tools, Firmware, Seen,
-};
+use integration_tests::{lm3s6965evb_args, plugin_arg, read_trace, run_ok, tools, Firmware, Seen};
 
 fn start(firmware: &Firmware, out: &Path) -> Child {
     Command::new("qemu-system-arm")
         .args(lm3s6965evb_args(firmware))
         .arg("-plugin")
-        .arg(format!(
-            "{},out_log={},mtree={}",
-            tools().plugin.display(),
-            out.display(),
-            mtree_fixture("lm3s6965evb").display()
-        ))
+        .arg(plugin_arg(out, "lm3s6965evb", ""))
         .stderr(Stdio::null())
         .spawn()
         .expect("qemu-system-arm starts")

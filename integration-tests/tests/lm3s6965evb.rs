@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use integration_tests::{
-    lm3s6965evb_args, mtree_fixture, python_check, read_trace, run_ok, tools, Firmware, Seen,
+    lm3s6965evb_args, plugin_arg, python_check, read_trace, run_ok, tools, Firmware, Seen,
 };
 use mmio_core::{Access, DeviceKind};
 
@@ -267,16 +267,14 @@ fn check_trace(firmware: &Firmware, trace: &[Seen], fields: Fields) -> usize {
 }
 
 fn run_plugin(firmware: &Firmware, out: &Path, extra: &str) -> std::process::Output {
-    let mtree = mtree_fixture("lm3s6965evb");
     run_ok(
         Command::new("qemu-system-arm")
             .args(lm3s6965evb_args(firmware))
             .arg("-plugin")
-            .arg(format!(
-                "{},out_log={},mtree={},machine=lm3s6965evb{extra}",
-                tools().plugin.display(),
-                out.display(),
-                mtree.display()
+            .arg(plugin_arg(
+                out,
+                "lm3s6965evb",
+                &format!(",machine=lm3s6965evb{extra}"),
             )),
         "qemu-system-arm with the plugin (bookworm-backports qemu-system-arm 10.0)",
     )

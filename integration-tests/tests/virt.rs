@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use integration_tests::{mtree_fixture, python_check, read_trace, run_ok, tools, Firmware, Seen};
+use integration_tests::{plugin_arg, python_check, read_trace, run_ok, Firmware, Seen};
 use mmio_core::{Access, DeviceKind};
 
 const UART_PHYS: u64 = 0x0900_0000;
@@ -19,12 +19,7 @@ fn run(firmware: &Firmware, out: &Path, smp: &str, icount: bool) {
         .args(["-display", "none", "-serial", "null"])
         .args(["-semihosting-config", "enable=on,target=native"])
         .arg("-plugin")
-        .arg(format!(
-            "{},out_log={},mtree={},machine=virt",
-            tools().plugin.display(),
-            out.display(),
-            mtree_fixture("virt").display()
-        ));
+        .arg(plugin_arg(out, "virt", ",machine=virt"));
     if icount {
         command.args(["-icount", "shift=0"]);
     }

@@ -4,14 +4,14 @@
 //! blank (see [`PAGE`]); JSON readers skip both.
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mmio_core::{Access, DeviceKind, DeviceTable, EventSink, MmioEvent, SinkError};
 use serde::Deserialize;
 
 use crate::atomic::PartialFile;
 use crate::device_cache::{intern_read_device, DeviceCache};
-use crate::text::{push_json_string, push_u64};
+use crate::text::{push_json_string, push_u64, LineSource};
 use crate::{ExportError, TraceInfo};
 
 /// Bytes of whole lines gathered before a write.
@@ -154,51 +154,34 @@ struct Line {
 }
 
 pub(crate) struct JsonLinesReader<R> {
-    path: PathBuf,
-    input: R,
-    line: String,
-    line_number: u64,
+    lines: LineSource<R>,
 }
 
 impl<R: BufRead> JsonLinesReader<R> {
     pub fn new(path: &Path, input: R) -> Self {
         JsonLinesReader {
-            path: path.to_path_buf(),
-            input,
-            line: String::new(),
-            line_number: 0,
-        }
-    }
-
-    fn bad_line(&self, message: String) -> ExportError {
-        ExportError::BadLine {
-            path: self.path.clone(),
-            line: self.line_number,
-            message,
+            lines: LineSource::new(path, input),
         }
     }
 
     pub fn next_event(&mut self, table: &DeviceTable) -> Option<Result<MmioEvent, ExportError>> {
         loop {
-            self.line.clear();
-            self.line_number += 1;
-            match self.input.read_line(&mut self.line) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(e) => return Some(Err(ExportError::io(&self.path, "read failed", e))),
+            if let Err(e) = self.lines.advance()? {
+                return Some(Err(e));
             }
-            let text = self.line.trim();
+            let raw = self.lines.current();
+            let text = raw.trim();
             if text.is_empty() {
-                continue;
+                continue; // Page padding.
             }
-            if !self.line.ends_with('\n') {
-                return Some(Err(self.bad_line(
-                    "last line is cut short (the run was killed mid-write?)".into(),
-                )));
+            if !raw.ends_with('\n') {
+                return Some(Err(self
+                    .lines
+                    .error("last line is cut short (the run was killed mid-write?)")));
             }
             let line: Line = match serde_json::from_str(text) {
                 Ok(line) => line,
-                Err(e) => return Some(Err(self.bad_line(e.to_string()))),
+                Err(e) => return Some(Err(self.lines.error(e.to_string()))),
             };
             return Some(self.event(line, table));
         }
@@ -206,12 +189,14 @@ impl<R: BufRead> JsonLinesReader<R> {
 
     fn event(&self, line: Line, table: &DeviceTable) -> Result<MmioEvent, ExportError> {
         if !MmioEvent::is_valid_size(line.size) {
-            return Err(self.bad_line(format!("size {} is not 1, 2, 4 or 8", line.size)));
+            return Err(self
+                .lines
+                .error(format!("size {} is not 1, 2, 4 or 8", line.size)));
         }
         let kind = match line.device_kind.as_deref() {
             Some(text) => Some(
                 DeviceKind::parse(text)
-                    .ok_or_else(|| self.bad_line(format!("unknown device_kind {text:?}")))?,
+                    .ok_or_else(|| self.lines.error(format!("unknown device_kind {text:?}")))?,
             ),
             None => None,
         };

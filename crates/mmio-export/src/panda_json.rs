@@ -5,14 +5,14 @@
 //! written as events arrive instead of at exit.
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mmio_core::{Access, DeviceId, DeviceTable, EventSink, MmioEvent, SinkError};
 use serde::Deserialize;
 
 use crate::atomic::PartialFile;
 use crate::device_cache::{intern_read_device, DeviceCache};
-use crate::text::{push_hex_string, push_json_string};
+use crate::text::{push_hex_string, push_json_string, LineSource};
 use crate::{ExportError, TraceInfo};
 
 /// The upstream plugin's name for "no device".
@@ -105,54 +105,36 @@ struct Record {
 
 /// Reads the one-object-per-line layout that both PANDA and mmio-trace write.
 pub(crate) struct PandaJsonReader<R> {
-    path: PathBuf,
-    input: R,
-    line: String,
-    line_number: u64,
+    lines: LineSource<R>,
     seq: u64,
 }
 
 impl<R: BufRead> PandaJsonReader<R> {
     pub fn new(path: &Path, input: R) -> Self {
         PandaJsonReader {
-            path: path.to_path_buf(),
-            input,
-            line: String::new(),
-            line_number: 0,
+            lines: LineSource::new(path, input),
             seq: 0,
-        }
-    }
-
-    fn bad_line(&self, message: String) -> ExportError {
-        ExportError::BadLine {
-            path: self.path.clone(),
-            line: self.line_number,
-            message,
         }
     }
 
     pub fn next_event(&mut self, table: &DeviceTable) -> Option<Result<MmioEvent, ExportError>> {
         loop {
-            self.line.clear();
-            self.line_number += 1;
-            match self.input.read_line(&mut self.line) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(e) => return Some(Err(ExportError::io(&self.path, "read failed", e))),
+            if let Err(e) = self.lines.advance()? {
+                return Some(Err(e));
             }
-            let text = self.line.trim();
+            let text = self.lines.current().trim();
             let text = text.strip_suffix(',').unwrap_or(text).trim_end();
             if text.is_empty() || text == "[" || text == "]" {
                 continue;
             }
-            if self.line_number == 1 && !text.starts_with('[') {
-                return Some(Err(
-                    self.bad_line("expected '[' (a PANDA mmio_trace JSON array)".into())
-                ));
+            if self.lines.number() == 1 && !text.starts_with('[') {
+                return Some(Err(self
+                    .lines
+                    .error("expected '[' (a PANDA mmio_trace JSON array)")));
             }
             let record: Record = match serde_json::from_str(text) {
                 Ok(record) => record,
-                Err(e) => return Some(Err(self.bad_line(e.to_string()))),
+                Err(e) => return Some(Err(self.lines.error(e.to_string()))),
             };
             return Some(self.event(record, table));
         }
@@ -161,17 +143,22 @@ impl<R: BufRead> PandaJsonReader<R> {
     fn hex(&self, key: &str, text: &str) -> Result<u64, ExportError> {
         text.strip_prefix("0x")
             .and_then(|digits| u64::from_str_radix(digits, 16).ok())
-            .ok_or_else(|| self.bad_line(format!("{key}: {text:?} is not a 0x… hex number")))
+            .ok_or_else(|| {
+                self.lines
+                    .error(format!("{key}: {text:?} is not a 0x… hex number"))
+            })
     }
 
     fn event(&mut self, record: Record, table: &DeviceTable) -> Result<MmioEvent, ExportError> {
-        let access = Access::from_letter(&record.access)
-            .ok_or_else(|| self.bad_line(format!("type: {:?} is not R or W", record.access)))?;
+        let access = Access::from_letter(&record.access).ok_or_else(|| {
+            self.lines
+                .error(format!("type: {:?} is not R or W", record.access))
+        })?;
         let size = self.hex("size", &record.size)?;
         let size = u8::try_from(size)
             .ok()
             .filter(|&s| MmioEvent::is_valid_size(s))
-            .ok_or_else(|| self.bad_line(format!("size {size} is not 1, 2, 4 or 8")))?;
+            .ok_or_else(|| self.lines.error(format!("size {size} is not 1, 2, 4 or 8")))?;
         let phys_addr = match record.phys_addr.as_deref() {
             Some(text) => Some(self.hex("phys_addr", text)?),
             None => None,

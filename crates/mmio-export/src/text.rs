@@ -1,5 +1,58 @@
-//! Number and string formatting shared by the two JSON writers: into a reused buffer,
-//! no allocation per event.
+//! What the two JSON formats share: number and string formatting into reused buffers
+//! (no allocation per event) for the writers, numbered lines for the readers.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use crate::ExportError;
+
+/// A text trace read a line at a time, for errors that name the file and line.
+pub(crate) struct LineSource<R> {
+    path: PathBuf,
+    input: R,
+    line: String,
+    number: u64,
+}
+
+impl<R: BufRead> LineSource<R> {
+    pub fn new(path: &Path, input: R) -> Self {
+        LineSource {
+            path: path.to_path_buf(),
+            input,
+            line: String::new(),
+            number: 0,
+        }
+    }
+
+    /// Reads the next line into [`LineSource::current`]; `None` at the end.
+    pub fn advance(&mut self) -> Option<Result<(), ExportError>> {
+        self.line.clear();
+        self.number += 1;
+        match self.input.read_line(&mut self.line) {
+            Ok(0) => None,
+            Ok(_) => Some(Ok(())),
+            Err(e) => Some(Err(ExportError::io(&self.path, "read failed", e))),
+        }
+    }
+
+    /// The line last read, with its newline if it had one.
+    pub fn current(&self) -> &str {
+        &self.line
+    }
+
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// An error about the current line.
+    pub fn error(&self, message: impl Into<String>) -> ExportError {
+        ExportError::BadLine {
+            path: self.path.clone(),
+            line: self.number,
+            message: message.into(),
+        }
+    }
+}
 
 /// Appends `s` as a JSON string literal (quotes included).
 pub fn push_json_string(out: &mut Vec<u8>, s: &str) {
