@@ -15,3 +15,8 @@ cargo test --workspace
 # (docs/PERFORMANCE.md has the measured ones and how to rerun them).
 cargo bench --workspace -q -- --quick
 bash bench/writers.sh 100000
+
+# Fuzz the three trace readers for a bounded time (any crash fails this script and is
+# kept under fuzz/regressions/ to be replayed by every later run).
+command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz --locked
+bash fuzz/run.sh 20
