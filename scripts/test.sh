@@ -13,8 +13,10 @@ cargo test --workspace
 
 # Benchmarks in quick mode: they must build and run; their numbers are not asserted
 # (docs/PERFORMANCE.md has the measured ones and how to rerun them).
-cargo bench --workspace -q -- --quick
+cargo bench -q -p mmio-core --bench recorder -- --quick
+cargo bench -q -p mmio-export --bench writers -- --quick
 bash bench/writers.sh 100000
+bash bench/overhead.sh 20 1
 
 # Fuzz the three trace readers for a bounded time (any crash fails this script and is
 # kept under fuzz/regressions/ to be replayed by every later run).

@@ -119,6 +119,13 @@ void reset(void)
         systick();
     }
 #endif
+#ifdef REPEAT
+    /* For the overhead benchmark: a fixed, MMIO-heavy amount of work. */
+    for (uint32_t i = 0; i < REPEAT; i++) {
+        systick();
+        uart();
+    }
+#endif
     systick();
     stubs();
     hole();
