@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building, tracing and testing need on a fresh Debian bookworm machine:
 # QEMU 10.0 from bookworm-backports (TCG plugin API v4), the bare-metal ARM compiler
-# for the test firmware, glib headers for the PANDA plugin, and the Python consumers
+# for the test firmware, glib headers for the PANDA plugin, a font for `mmio-trace plot`,
+# and the Python consumers
 # (DuckDB, pandas, pyarrow) the tests read traces back with. Safe to run again.
 set -euo pipefail
 
@@ -18,7 +19,7 @@ command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
 command -v arm-none-eabi-gcc >/dev/null || need_apt+=(gcc-arm-none-eabi)
 [ -e /usr/lib/arm-none-eabi/newlib ] || need_apt+=(libnewlib-arm-none-eabi)
 pkg-config --exists glib-2.0 2>/dev/null || need_apt+=(libglib2.0-dev pkg-config)
-command -v socat >/dev/null || need_apt+=(socat)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
     backports=/etc/apt/sources.list.d/bookworm-backports.sources
@@ -41,7 +42,7 @@ SRC
     export DEBIAN_FRONTEND=noninteractive
     # QEMU must be >= 9.2 for plugin API v4: bookworm itself ships 7.2.
     $SUDO apt-get install -y -q -t bookworm-backports qemu-system-arm
-    $SUDO apt-get install -y -q gcc-arm-none-eabi libnewlib-arm-none-eabi libglib2.0-dev pkg-config socat
+    $SUDO apt-get install -y -q gcc-arm-none-eabi libnewlib-arm-none-eabi libglib2.0-dev pkg-config fonts-dejavu-core
 fi
 
 if ! python3 -c 'import duckdb, pandas, pyarrow' 2>/dev/null; then

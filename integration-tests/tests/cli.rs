@@ -193,3 +193,38 @@ fn output_into_a_closed_pipe_is_not_an_error() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(stderr(&output), "");
 }
+
+#[test]
+fn plot_draws_one_lane_per_device_as_svg_and_png() {
+    let firmware = Firmware::lm3s6965evb(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let trace_file = dir.path().join("t.parquet");
+    trace(&firmware, &trace_file);
+    let svg = dir.path().join("timeline.svg");
+    let output = cli(&[&"plot", &trace_file, &"-o", &svg]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    // A lane label per device.
+    for name in [
+        "pl011",
+        "v7m_systick",
+        "flash-control",
+        "hibernation",
+        "(none)",
+    ] {
+        let label = format!("\n{name}\n</text>");
+        assert_eq!(text.matches(&label).count(), 1, "lane for {name}");
+    }
+    let png = dir.path().join("timeline.png");
+    let output = cli(&[&"plot", &trace_file, &"-o", &png]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let output = cli(&[&"plot", &trace_file, &"-o", &dir.path().join("t.bmp")]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("plot writes .svg or .png"),
+        "{}",
+        stderr(&output)
+    );
+}

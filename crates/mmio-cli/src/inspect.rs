@@ -10,6 +10,8 @@ use mmio_core::{Access, DeviceTable, Filter, MmioEvent};
 use mmio_export::{create_writer, open_trace, TraceReader};
 use serde::Serialize;
 
+use crate::progress::Progress;
+
 fn open(path: &Path) -> Result<TraceReader> {
     open_trace(path).with_context(|| format!("cannot read {}", path.display()))
 }
@@ -66,8 +68,10 @@ pub fn registers(path: &Path, only: Option<&str>, out: &mut impl Write) -> Resul
     let mut reader = open(path)?;
     let devices = reader.devices().clone();
     let mut table: BTreeMap<(String, u64), Register> = BTreeMap::new();
+    let mut progress = Progress::new("reading");
     for event in reader.by_ref() {
         let e = event?;
+        progress.tick();
         let name = device_name(&devices, &e);
         if only.is_some_and(|wanted| wanted != name) {
             continue;
@@ -125,8 +129,10 @@ pub fn convert(
     let mut writer = create_writer(output, info)?;
     let mut batch = Vec::with_capacity(4096);
     let (mut kept, mut seq) = (0u64, 0u64);
+    let mut progress = Progress::new("converting");
     for event in reader.by_ref() {
         let event = event?;
+        progress.tick();
         let device = devices.get(event.device);
         if !filter.matches(&event, device.as_ref()) {
             continue;
@@ -168,7 +174,9 @@ pub fn diff(a: &Path, b: &Path, out: &mut impl Write) -> Result<ExitCode> {
     let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut first: Option<String> = None;
     let mut index = 0u64;
+    let mut progress = Progress::new("comparing");
     loop {
+        progress.tick();
         let (l, r) = (left.next().transpose()?, right.next().transpose()?);
         if l.is_none() && r.is_none() {
             break;

@@ -1,6 +1,8 @@
 //! `mmio-trace`: trace firmware under QEMU and look at the traces.
 
 mod inspect;
+mod plot;
+mod progress;
 mod qemu;
 mod qmp;
 mod summary;
@@ -78,6 +80,16 @@ enum Command {
     /// Example:
     ///   mmio-trace diff run1.parquet run2.parquet
     Diff { a: PathBuf, b: PathBuf },
+    /// Draw a timeline, one lane per device, reads and writes apart (.svg or .png).
+    ///
+    /// Example:
+    ///   mmio-trace plot trace.parquet -o timeline.png
+    Plot {
+        file: PathBuf,
+        /// The picture to write: .svg or .png.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Rebuild a valid Parquet trace from the FILE.parquet.partial a killed run left.
     ///
     /// Example:
@@ -145,6 +157,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { a, b } => inspect::diff(&a, &b, &mut stdout),
+        Command::Plot { file, output } => {
+            plot::plot(&file, &output)?;
+            writeln!(stdout, "wrote {}", output.display())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Recover { partial, output } => {
             let output = output.unwrap_or_else(|| mmio_export::default_recovery_output(&partial));
             let recovered = mmio_export::recover_parquet(&partial, &output)

@@ -69,8 +69,10 @@ impl Summary {
         let mut missing: BTreeMap<MissingKey, (MissingPeripheral, HashSet<u64>)> = BTreeMap::new();
         let mut events = 0u64;
         let devices = reader.devices().clone();
+        let mut progress = crate::progress::Progress::new("reading");
         for event in reader.by_ref() {
             let event = event?;
+            progress.tick();
             events += 1;
             let kind = devices.kind(event.device);
             if let Some(kind @ (DeviceKind::Unimplemented | DeviceKind::Unassigned)) = kind {

@@ -1,0 +1,197 @@
+//! `plot`: a timeline, one lane per device, reads above writes, binned so that ten
+//! million events draw as fast as ten.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use mmio_core::{Access, DeviceId};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+
+use crate::progress::Progress;
+
+const BINS: usize = 600;
+const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+struct Lane {
+    name: String,
+    /// Per bin: (reads, writes).
+    bins: Vec<(u64, u64)>,
+}
+
+pub fn plot(path: &Path, output: &Path) -> Result<()> {
+    let font = std::fs::read(FONT).with_context(|| {
+        format!("plot needs the DejaVu font ({FONT}; Debian package fonts-dejavu-core)")
+    })?;
+    if register_font(
+        "sans-serif",
+        FontStyle::Normal,
+        Box::leak(font.into_boxed_slice()),
+    )
+    .is_err()
+    {
+        bail!("cannot load the font {FONT}");
+    }
+    // Pass 1: the x range (instruction counts when every event has one, else seq).
+    let (mut last_seq, mut last_count, mut all_counted, mut events) = (0u64, 0u64, true, 0u64);
+    {
+        let mut progress = Progress::new("scanning");
+        for event in open(path)? {
+            let event = event?;
+            progress.tick();
+            events += 1;
+            last_seq = last_seq.max(event.seq);
+            match event.instr_count {
+                Some(count) => last_count = last_count.max(count),
+                None => all_counted = false,
+            }
+        }
+    }
+    if events == 0 {
+        bail!("{}: the trace has no events to plot", path.display());
+    }
+    let (x_label, x_max) = if all_counted {
+        ("instructions", last_count)
+    } else {
+        ("event (seq)", last_seq)
+    };
+    // Pass 2: bin each device's reads and writes.
+    let mut reader = open(path)?;
+    let devices = reader.devices().clone();
+    let mut lanes: Vec<Lane> = Vec::new();
+    let mut lane_of: HashMap<DeviceId, usize> = HashMap::new();
+    let mut progress = Progress::new("binning");
+    for event in reader.by_ref() {
+        let event = event?;
+        progress.tick();
+        let lane = *lane_of.entry(event.device).or_insert_with(|| {
+            let name = devices
+                .get(event.device)
+                .map(|d| d.name.to_string())
+                .unwrap_or_else(|| "(none)".into());
+            lanes.push(Lane {
+                name,
+                bins: vec![(0, 0); BINS],
+            });
+            lanes.len() - 1
+        });
+        let x = if all_counted {
+            event.instr_count.unwrap_or(0)
+        } else {
+            event.seq
+        };
+        let bin = ((x as u128 * BINS as u128) / (x_max as u128 + 1)) as usize;
+        let cell = &mut lanes[lane].bins[bin.min(BINS - 1)];
+        match event.access {
+            Access::Read => cell.0 += 1,
+            Access::Write => cell.1 += 1,
+        }
+    }
+    drop(progress);
+    let size = (1200, 120 + 48 * lanes.len() as u32);
+    match output.extension().and_then(|e| e.to_str()) {
+        Some("svg") => draw(
+            SVGBackend::new(output, size).into_drawing_area(),
+            &lanes,
+            x_label,
+            x_max,
+        ),
+        Some("png") => draw(
+            BitMapBackend::new(output, size).into_drawing_area(),
+            &lanes,
+            x_label,
+            x_max,
+        ),
+        _ => bail!("{}: plot writes .svg or .png", output.display()),
+    }
+}
+
+fn open(path: &Path) -> Result<mmio_export::TraceReader> {
+    mmio_export::open_trace(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn draw<B: DrawingBackend>(
+    area: DrawingArea<B, Shift>,
+    lanes: &[Lane],
+    x_label: &str,
+    x_max: u64,
+) -> Result<()>
+where
+    B::ErrorType: 'static,
+{
+    let failed = |e: DrawingAreaErrorKind<B::ErrorType>| anyhow::anyhow!("drawing failed: {e:?}");
+    area.fill(&WHITE).map_err(failed)?;
+    let names: Vec<String> = lanes.iter().map(|l| l.name.clone()).collect();
+    let mut chart = ChartBuilder::on(&area)
+        .caption(
+            "MMIO accesses per device (reads above, writes below)",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(140)
+        .build_cartesian_2d(0f64..(x_max as f64 + 1.0), 0f64..lanes.len() as f64)
+        .map_err(failed)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_labels(lanes.len() * 2 + 1)
+        .y_label_formatter(&|y| {
+            let lane = y.floor() as usize;
+            // Name each lane once, at its middle.
+            if (y - lane as f64 - 0.5).abs() < 1e-6 {
+                names
+                    .get(lanes_from_top(lane, names.len()))
+                    .cloned()
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .disable_y_mesh()
+        .draw()
+        .map_err(failed)?;
+    let peak = lanes
+        .iter()
+        .flat_map(|l| l.bins.iter().map(|(r, w)| (*r).max(*w)))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let bin_width = (x_max as f64 + 1.0) / BINS as f64;
+    for (index, lane) in lanes.iter().enumerate() {
+        let y = lanes_from_top(index, lanes.len()) as f64;
+        for (bin, (reads, writes)) in lane.bins.iter().enumerate() {
+            let x = bin as f64 * bin_width;
+            // Darker for busier bins, on a log scale so rare accesses stay visible.
+            let shade = |count: u64| 0.25 + 0.75 * ((count as f64).ln_1p() / peak.ln_1p());
+            if *reads > 0 {
+                let style = BLUE.mix(shade(*reads)).filled();
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x, y + 0.5), (x + bin_width, y + 0.9)],
+                        style,
+                    )))
+                    .map_err(failed)?;
+            }
+            if *writes > 0 {
+                let style = RED.mix(shade(*writes)).filled();
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x, y + 0.1), (x + bin_width, y + 0.5)],
+                        style,
+                    )))
+                    .map_err(failed)?;
+            }
+        }
+    }
+    area.present().map_err(failed)?;
+    Ok(())
+}
+
+/// Lane 0 (the first device seen) is drawn at the top.
+fn lanes_from_top(index: usize, count: usize) -> usize {
+    count - 1 - index
+}
