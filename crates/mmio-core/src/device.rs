@@ -93,7 +93,8 @@ pub struct DeviceTable {
 #[derive(Debug, Default)]
 struct TableInner {
     devices: Vec<Device>,
-    index: HashMap<(Arc<str>, u64), DeviceId>,
+    /// Name, then base: looked up by `&str`, so the emulator callback never allocates.
+    index: HashMap<Arc<str>, HashMap<u64, DeviceId>>,
 }
 
 impl DeviceTable {
@@ -111,10 +112,11 @@ impl DeviceTable {
             .inner
             .write()
             .unwrap_or_else(|poison| poison.into_inner());
-        let name: Arc<str> = Arc::from(name);
-        if let Some(&id) = inner.index.get(&(name.clone(), base)) {
+        // Another thread may have added it since `find`.
+        if let Some(&id) = inner.index.get(name).and_then(|bases| bases.get(&base)) {
             return id;
         }
+        let name: Arc<str> = Arc::from(name);
         // Ids stop short of the reserved ones; a table that large would be a bug upstream.
         let index = inner.devices.len().min(DeviceId::UNASSIGNED.0 as usize - 1);
         let id = DeviceId(index as u32);
@@ -124,7 +126,7 @@ impl DeviceTable {
             size,
             kind,
         });
-        inner.index.insert((name, base), id);
+        inner.index.entry(name).or_default().insert(base, id);
         id
     }
 
@@ -134,7 +136,7 @@ impl DeviceTable {
             .inner
             .read()
             .unwrap_or_else(|poison| poison.into_inner());
-        inner.index.get(&(Arc::from(name), base)).copied()
+        inner.index.get(name)?.get(&base).copied()
     }
 
     /// The device behind `id`; `None` for [`DeviceId::UNKNOWN`] or a foreign id.
