@@ -37,12 +37,14 @@ __attribute__((section(".vectors"), used)) static const void *const vectors[16] 
 
 static void semihosting_exit(uint32_t status)
 {
-    /* SYS_EXIT_EXTENDED: r0 = 0x20, r1 -> {reason, status}. */
-    static uint32_t block[2];
-    block[0] = 0x20026; /* ADP_Stopped_ApplicationExit */
-    block[1] = status;
-    register uint32_t r0 __asm__("r0") = 0x20;
-    register uint32_t *r1 __asm__("r1") = block;
+    /*
+     * SYS_EXIT (r0 = 0x18) with the reason in r1: every QEMU since 2.x knows it
+     * (PANDA's QEMU 2.9 lacks SYS_EXIT_EXTENDED), and exits 0 for ApplicationExit,
+     * 1 for any other reason.
+     */
+    register uint32_t r0 __asm__("r0") = 0x18;
+    register uint32_t r1 __asm__("r1") = status == 0 ? 0x20026  /* ADP_Stopped_ApplicationExit */
+                                                     : 0x20023; /* ADP_Stopped_RunTimeErrorUnknown */
     __asm__ volatile("bkpt 0xab" : : "r"(r0), "r"(r1) : "memory");
     for (;;) {
     }

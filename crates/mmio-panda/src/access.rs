@@ -9,7 +9,7 @@ use mmio_core::{
 use mmio_export::{create_writer, ExportError, TraceInfo};
 
 use crate::c_api::Retention;
-use crate::{PandaArgs, SharedMap};
+use crate::{Lookup, PandaArgs, SharedMap};
 
 /// One access as PANDA's `mmio_after_read` / `mmio_before_write` report it.
 #[derive(Clone, Copy, Debug)]
@@ -27,7 +27,9 @@ pub struct PandaAccess {
     pub phys_addr: Option<u64>,
     pub size: u8,
     pub value: u64,
-    pub instr_count: Option<u64>,
+    /// PANDA's record/replay instruction count at the callback
+    /// (`rr_get_guest_instr_count`), which already includes the accessing instruction.
+    pub rr_instr_count: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,18 +93,26 @@ impl Tracer {
     }
 
     /// Names the device from the map of the CPU's address space, at access time.
+    ///
+    /// Accesses to unmapped addresses reach this callback too (QEMU dispatches them
+    /// to its "unassigned" I/O region), so a hole in the map is recorded as
+    /// unassigned. PANDA's `unassigned_io_*` callbacks fire for the same accesses, but
+    /// with no virtual address and, for reads, before the value exists: not used.
     pub fn decide(&self, access: &PandaAccess) -> AccessDecision {
-        let found = access.phys_addr.and_then(|addr| self.map.lookup(addr));
-        let (device, offset) = match found {
-            Some((_, DeviceKind::Ram | DeviceKind::Rom)) => return AccessDecision::SkipMemory,
-            Some((resolution, _)) => (
-                resolution.device,
-                access
-                    .phys_addr
-                    .unwrap_or(access.vaddr)
-                    .wrapping_sub(resolution.base),
-            ),
-            None => (DeviceId::UNKNOWN, access.region_offset),
+        let lookup = access
+            .phys_addr
+            .map_or(Lookup::NoMap, |addr| self.map.lookup(addr));
+        let absolute = access.phys_addr.unwrap_or(access.vaddr);
+        let (device, offset) = match lookup {
+            Lookup::Region(_, DeviceKind::Ram | DeviceKind::Rom) => {
+                return AccessDecision::SkipMemory
+            }
+            Lookup::Region(resolution, _) => {
+                (resolution.device, absolute.wrapping_sub(resolution.base))
+            }
+            Lookup::Unnamed(base) => (DeviceId::UNKNOWN, absolute.wrapping_sub(base)),
+            Lookup::Hole => (DeviceId::UNASSIGNED, absolute),
+            Lookup::NoMap => (DeviceId::UNKNOWN, access.region_offset),
         };
         AccessDecision::Record(MmioEvent {
             seq: 0,
@@ -115,7 +125,9 @@ impl Tracer {
             size: access.size,
             value: MmioEvent::mask_value(access.value, access.size),
             device,
-            instr_count: access.instr_count,
+            // The format counts instructions retired *before* the access: checked
+            // against QEMU's count on the same firmware (2 before the first store).
+            instr_count: access.rr_instr_count.map(|count| count.saturating_sub(1)),
         })
     }
 
@@ -125,27 +137,6 @@ impl Tracer {
             AccessDecision::Record(event) => self.recorder.record(event).then_some(event),
             AccessDecision::SkipMemory => None,
         }
-    }
-
-    /// An access to an address where nothing is mapped (PANDA's
-    /// `unassigned_io_read`/`_write`, whose `addr` is the physical address; PANDA gives
-    /// no virtual address for them).
-    pub fn on_unassigned(&self, access: &PandaAccess) -> Option<MmioEvent> {
-        let address = access.phys_addr.unwrap_or(access.vaddr);
-        let event = MmioEvent {
-            seq: 0,
-            cpu: access.cpu,
-            access: access.access,
-            guest_pc: access.pc,
-            phys_addr: Some(address),
-            virt_addr: access.vaddr,
-            offset: address,
-            size: access.size,
-            value: MmioEvent::mask_value(access.value, access.size),
-            device: DeviceId::UNASSIGNED,
-            instr_count: access.instr_count,
-        };
-        self.recorder.record(event).then_some(event)
     }
 
     pub fn finish(&self) -> Result<RecorderSummary, RecorderError> {
@@ -195,7 +186,7 @@ pub(crate) mod tests {
             phys_addr: Some(vaddr),
             size: 4,
             value,
-            instr_count: Some(2),
+            rr_instr_count: Some(3),
         }
     }
 
@@ -211,8 +202,13 @@ pub(crate) mod tests {
         };
         assert_eq!(&*tracer.devices().get(event.device).unwrap().name, "pl011");
         assert_eq!(
-            (event.phys_addr, event.offset, event.value),
-            (Some(0x4000_c018), 0x18, 0x90)
+            (
+                event.phys_addr,
+                event.offset,
+                event.value,
+                event.instr_count
+            ),
+            (Some(0x4000_c018), 0x18, 0x90, Some(2))
         );
         let AccessDecision::Record(event) = tracer.decide(&access(0xe000_e018, 0x8, 5)) else {
             panic!("SysTick access skipped");
@@ -238,12 +234,22 @@ pub(crate) mod tests {
         let out = dir.path().join("t.jsonl");
         let args = PandaArgs::parse(&[("out_log", out.to_str().unwrap())]).unwrap();
         let tracer = lm3s_tracer(&args);
-        let event = tracer
-            .on_unassigned(&access(0x4000_1000, 0x4000_1000, 0xdead))
-            .unwrap();
+        // As PANDA reports a read of the hole at 0x40001000 on lm3s6965evb through a
+        // virtual alias: the offset it passes is inside the "unassigned" region.
+        let read = PandaAccess {
+            access: Access::Read,
+            phys_addr: Some(0x4000_1000),
+            ..access(0xd081_5000, 0x4000_1000, 0)
+        };
+        let event = tracer.on_access(&read).unwrap();
         assert_eq!(
-            (event.device, event.phys_addr, event.offset, event.value),
-            (DeviceId::UNASSIGNED, Some(0x4000_1000), 0x4000_1000, 0xdead)
+            (event.device, event.phys_addr, event.virt_addr, event.offset),
+            (
+                DeviceId::UNASSIGNED,
+                Some(0x4000_1000),
+                0xd081_5000,
+                0x4000_1000
+            )
         );
         tracer.finish().unwrap();
         let text = std::fs::read_to_string(&out).unwrap();
@@ -268,7 +274,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn untranslatable_or_unmapped_accesses_keep_panda_offset() {
+    fn untranslatable_accesses_keep_panda_offset() {
         let dir = tempfile::tempdir().unwrap();
         let args =
             PandaArgs::parse(&[("out_log", dir.path().join("t.jsonl").to_str().unwrap())]).unwrap();

@@ -23,4 +23,4 @@ mod regions;
 pub use access::{AccessDecision, PandaAccess, Tracer};
 pub use args::{ArgsError, PandaArgs};
 pub use c_api::{free_mmio_events, get_mmio_events, mmio_event_t, Retention};
-pub use regions::{RegionInfo, SharedMap};
+pub use regions::{Lookup, RegionInfo, SharedMap};

@@ -70,7 +70,7 @@ fn word_size() -> u8 {
 }
 
 #[panda::init]
-fn init(handle: &mut PluginHandle) -> bool {
+fn init(_: &mut PluginHandle) -> bool {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
@@ -95,86 +95,31 @@ fn init(handle: &mut PluginHandle) -> bool {
         tracing::error!("mmio_trace: loaded twice");
         return false;
     }
-    // SAFETY: plain PANDA API calls. The unassigned-I/O callbacks are registered raw:
-    // panda-re's macro declares the read callback's value as u64 where PANDA passes a
-    // pointer.
+    // SAFETY: plain PANDA API call; `finish_at_exit` is a 'static extern "C" fn.
     unsafe {
         panda::sys::panda_enable_precise_pc();
-        let plugin = handle as *mut PluginHandle as *mut std::ffi::c_void;
-        panda::sys::panda_register_callback(
-            plugin,
-            panda::sys::panda_cb_type_PANDA_CB_UNASSIGNED_IO_READ,
-            panda::sys::panda_cb {
-                unassigned_io_read: Some(unassigned_read),
-            },
-        );
-        panda::sys::panda_register_callback(
-            plugin,
-            panda::sys::panda_cb_type_PANDA_CB_UNASSIGNED_IO_WRITE,
-            panda::sys::panda_cb {
-                unassigned_io_write: Some(unassigned_write),
-            },
-        );
+        atexit(finish_at_exit);
     }
     true
 }
 
-/// # Safety
-/// `cpu` is the CPUState PANDA passes.
-unsafe fn on_unassigned(
-    cpu: *mut CPUState,
-    access: Access,
-    pc: target_ptr_t,
-    addr: u64,
-    size: panda::sys::size_t,
-    value: u64,
-) {
-    let (Some(tracer), Some(cpu)) = (TRACER.get(), unsafe { cpu.as_ref() }) else {
-        return;
-    };
-    // SAFETY: plain PANDA API call.
-    let instr_count = unsafe { panda::sys::rr_get_guest_instr_count_external() };
-    let event = tracer.on_unassigned(&PandaAccess {
-        cpu: cpu.cpu_index as u32,
-        access,
-        pc: u64::from(pc),
-        vaddr: addr,
-        region_offset: addr,
-        phys_addr: Some(addr),
-        size: u8::try_from(size).unwrap_or(8),
-        value,
-        instr_count: Some(instr_count),
-    });
-    if let Some(event) = event {
-        on_mmio_event::trigger(&mmio_event_t::new(&event, tracer.devices()));
-    }
+extern "C" {
+    fn atexit(callback: extern "C" fn()) -> std::ffi::c_int;
 }
 
-unsafe extern "C" fn unassigned_read(
-    cpu: *mut CPUState,
-    pc: target_ptr_t,
-    addr: u64,
-    size: panda::sys::size_t,
-    value: *mut u64,
-) -> bool {
-    // SAFETY: PANDA passes the CPU and a pointer to the value read.
-    unsafe {
-        let read = value.as_ref().copied().unwrap_or(0);
-        on_unassigned(cpu, Access::Read, pc, addr, size, read);
-    }
-    false // The value is left as QEMU made it.
+/// PANDA unloads plugins only when its main loop returns; a guest that ends the
+/// process another way (semihosting `SYS_EXIT` calls `exit()`) would leave the trace
+/// unfinished.
+extern "C" fn finish_at_exit() {
+    finish();
 }
 
-unsafe extern "C" fn unassigned_write(
-    cpu: *mut CPUState,
-    pc: target_ptr_t,
-    addr: u64,
-    size: panda::sys::size_t,
-    value: u64,
-) -> bool {
-    // SAFETY: PANDA passes the CPU.
-    unsafe { on_unassigned(cpu, Access::Write, pc, addr, size, value) };
-    false
+fn finish() {
+    let Some(tracer) = TRACER.get() else { return };
+    match tracer.finish() {
+        Ok(summary) => tracing::info!("mmio_trace: {} events recorded", summary.events),
+        Err(error) => tracing::error!("mmio_trace: {error}"),
+    }
 }
 
 #[panda::uninit]
@@ -183,11 +128,7 @@ fn uninit(_: &mut PluginHandle) {
         // SAFETY: registered in after_machine_init; unregistered once, here.
         unsafe { memory_listener_unregister(listener.0.get()) };
     }
-    let Some(tracer) = TRACER.get() else { return };
-    match tracer.finish() {
-        Ok(summary) => tracing::info!("mmio_trace: {} events recorded", summary.events),
-        Err(error) => tracing::error!("mmio_trace: {error}"),
-    }
+    finish();
 }
 
 /// Registering the listener replays the current map; doing it earlier crashes PANDA.
@@ -272,7 +213,7 @@ fn on_access(
         phys_addr,
         size: u8::try_from(size).unwrap_or(8),
         value,
-        instr_count: Some(instr_count),
+        rr_instr_count: Some(instr_count),
     });
     if let Some(event) = event {
         let c_event = mmio_event_t::new(&event, tracer.devices());

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use mmio_core::{DeviceKind, DeviceTable, MemoryMap, Resolution};
+use mmio_core::{DeviceId, DeviceKind, DeviceTable, MemoryMap, Resolution};
 
 /// `create_unimplemented_device` maps its stub at this priority.
 const UNIMPLEMENTED_DEVICE_PRIORITY: i32 = -1000;
@@ -45,6 +45,19 @@ impl RegionInfo {
     }
 }
 
+/// What the map says of an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// A named region.
+    Region(Resolution, DeviceKind),
+    /// A region QEMU gave no name; its base.
+    Unnamed(u64),
+    /// Nothing is mapped there: QEMU's "unassigned" I/O.
+    Hole,
+    /// The listener has reported nothing yet.
+    NoMap,
+}
+
 /// The map, shared between the listener (main thread) and the vCPU threads.
 #[derive(Debug)]
 pub struct SharedMap {
@@ -71,8 +84,8 @@ impl SharedMap {
                 let device = self.devices.intern(name, base, region.size, kind);
                 map.insert(region.first, last, device, base);
             }
-            // An unnamed region has no name to record; leave its range unmapped.
-            None => map.remove(region.first, last),
+            // Mapped, but with no name to record: not a hole either.
+            None => map.insert(region.first, last, DeviceId::UNKNOWN, base),
         }
     }
 
@@ -86,14 +99,16 @@ impl SharedMap {
         }
     }
 
-    pub fn lookup(&self, addr: u64) -> Option<(Resolution, DeviceKind)> {
-        let found = self
-            .map
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .lookup(addr)?;
-        let kind = self.devices.kind(found.device)?;
-        Some((found, kind))
+    pub fn lookup(&self, addr: u64) -> Lookup {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        match map.lookup(addr) {
+            Some(found) => match self.devices.kind(found.device) {
+                Some(kind) => Lookup::Region(found, kind),
+                None => Lookup::Unnamed(found.base),
+            },
+            None if map.is_empty() => Lookup::NoMap,
+            None => Lookup::Hole,
+        }
     }
 
     pub fn devices(&self) -> &Arc<DeviceTable> {
@@ -158,6 +173,7 @@ mod tests {
     #[test]
     fn listener_updates_keep_the_map_current() {
         let map = SharedMap::new(Arc::new(DeviceTable::new()));
+        assert_eq!(map.lookup(0xe000_e018), Lookup::NoMap);
         // The replay on registration: NVIC registers split around SysTick.
         map.add(&region("nvic_sysregs", 0xe000_e000, 0x10));
         map.add(&region("v7m_systick", 0xe000_e010, 0xe0));
@@ -165,13 +181,12 @@ mod tests {
             offset_within_region: 0xf0,
             ..region("nvic_sysregs", 0xe000_e0f0, 0xf10)
         });
-        let name = |addr| {
-            map.lookup(addr).map(|(r, _)| {
-                (
-                    map.devices().get(r.device).unwrap().name.to_string(),
-                    r.base,
-                )
-            })
+        let name = |addr| match map.lookup(addr) {
+            Lookup::Region(r, _) => Some((
+                map.devices().get(r.device).unwrap().name.to_string(),
+                r.base,
+            )),
+            _ => None,
         };
         assert_eq!(name(0xe000_e018), Some(("v7m_systick".into(), 0xe000_e010)));
         assert_eq!(
@@ -182,16 +197,16 @@ mod tests {
         map.add(&region("pl011", 0x4000_c000, 0x1000));
         map.remove(&region("pl011", 0x4000_c000, 0x1000));
         map.add(&region("pl011", 0x5000_0000, 0x1000));
-        assert_eq!(name(0x4000_c000), None);
+        assert_eq!(map.lookup(0x4000_c000), Lookup::Hole);
         assert_eq!(name(0x5000_0004), Some(("pl011".into(), 0x5000_0000)));
-        // Unnamed sections leave a hole; empty sections change nothing.
+        // Unnamed sections are mapped but nameless; empty sections change nothing.
         map.add(&RegionInfo {
             name: None,
             ..region("", 0x5000_0000, 0x100)
         });
-        assert_eq!(name(0x5000_0004), None);
+        assert_eq!(map.lookup(0x5000_0004), Lookup::Unnamed(0x5000_0000));
         assert_eq!(name(0x5000_0104), Some(("pl011".into(), 0x5000_0000)));
         map.add(&region("empty", 0x6000_0000, 0));
-        assert_eq!(name(0x6000_0000), None);
+        assert_eq!(map.lookup(0x6000_0000), Lookup::Hole);
     }
 }
