@@ -2,8 +2,9 @@
 # Installs what building, tracing and testing need on a fresh Debian bookworm machine:
 # QEMU 10.0 from bookworm-backports (TCG plugin API v4), the bare-metal ARM compiler
 # for the test firmware, glib headers for the PANDA plugin, a font for `mmio-trace plot`,
-# and the Python consumers
-# (DuckDB, pandas, pyarrow) the tests read traces back with. Safe to run again.
+# the armhf package lists (the Linux guest's kernel is Debian's armhf one, see
+# firmware/linux-vexpress/build.sh), and the Python consumers (DuckDB, pandas,
+# pyarrow) the tests read traces back with. Safe to run again.
 set -euo pipefail
 
 if ! command -v cargo >/dev/null; then
@@ -21,7 +22,13 @@ command -v arm-none-eabi-gcc >/dev/null || need_apt+=(gcc-arm-none-eabi)
 pkg-config --exists glib-2.0 2>/dev/null || need_apt+=(libglib2.0-dev pkg-config)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 
-if [ ${#need_apt[@]} -gt 0 ]; then
+need_update=false
+if ! dpkg --print-foreign-architectures | grep -qx armhf; then
+    $SUDO dpkg --add-architecture armhf
+    need_update=true
+fi
+
+if [ ${#need_apt[@]} -gt 0 ] || $need_update; then
     backports=/etc/apt/sources.list.d/bookworm-backports.sources
     if [ ! -e "$backports" ]; then
         # Same mirror as the machine's own Debian source, so no new host is contacted.
@@ -38,7 +45,13 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
     fi
-    $SUDO apt-get update -q
+    # A mirror caught syncing one index (seen: bookworm-security's armhf list) makes
+    # the update fail as a whole though the rest arrived; what is then missing fails
+    # below, or in build.sh, with its own message.
+    $SUDO apt-get update -q || echo "setup-debian.sh: apt-get update reported errors; going on" >&2
+fi
+
+if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     # QEMU must be >= 9.2 for plugin API v4: bookworm itself ships 7.2.
     $SUDO apt-get install -y -q -t bookworm-backports qemu-system-arm

@@ -169,7 +169,7 @@ fn bad_input_names_the_file_and_exits_2() {
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(
         stdout(&output),
-        "device  kind  reads  writes  registers  pcs  first_pc  last_pc\n0 events, 0 devices\n"
+        "device  base  kind  reads  writes  registers  pcs  first_pc  last_pc\n0 events, 0 devices\n"
     );
     let output = cli(&[&"diff", &empty, &missing]);
     assert_eq!(output.status.code(), Some(2));

@@ -478,12 +478,12 @@ fn the_cli_dumps_the_map_runs_qemu_and_prints_the_summary() {
     let pc = |label| format!("{:#x}", firmware.pc(label));
     let want = format!(
         "trace: {out}
-device         kind           reads  writes  registers  pcs  first_pc  last_pc
-v7m_systick    device         {polls:>5}       3          3    4  {load:>8}  {poll:>7}
-pl011          device            11       5         12    7  {uart:>8}  {pair:>7}
-flash-control  unimplemented      1       1          2    2  {fcw:>8}  {fcr:>7}
-(none)         unassigned         1       1          2    2  {hw:>8}  {hr:>7}
-hibernation    unimplemented      1       0          1    1  {hib:>8}  {hib:>7}
+device         base        kind           reads  writes  registers  pcs  first_pc  last_pc
+v7m_systick    0xe000e010  device         {polls:>5}       3          3    4  {load:>8}  {poll:>7}
+pl011          0x4000c000  device            11       5         12    7  {uart:>8}  {pair:>7}
+flash-control  0x400fd000  unimplemented      1       1          2    2  {fcw:>8}  {fcr:>7}
+(none)         -           unassigned         1       1          2    2  {hw:>8}  {hr:>7}
+hibernation    0x400fc000  unimplemented      1       0          1    1  {hib:>8}  {hib:>7}
 {events} events, 5 devices
 
 missing peripherals (what the board does not model):

@@ -13,6 +13,9 @@ use serde::Serialize;
 pub struct DeviceSummary {
     /// Device name; `None` for accesses no device claimed.
     pub device: Option<String>,
+    /// Where the device's region starts: tells apart devices of one name (a board's
+    /// four `pl011` UARTs).
+    pub base: Option<u64>,
     pub kind: Option<String>,
     pub reads: u64,
     pub writes: u64,
@@ -127,6 +130,7 @@ impl Summary {
                 let device = devices.get(id);
                 let kind = devices.kind(id).map(DeviceKind::as_str).map(str::to_string);
                 DeviceSummary {
+                    base: device.as_ref().map(|d| d.base),
                     device: device.map(|d| d.name.to_string()),
                     kind,
                     registers: tally.offsets.len(),
@@ -151,6 +155,7 @@ impl Summary {
     pub fn write_table(&self, out: &mut impl Write) -> std::io::Result<()> {
         let header = [
             "device",
+            "base",
             "kind",
             "reads",
             "writes",
@@ -159,12 +164,14 @@ impl Summary {
             "first_pc",
             "last_pc",
         ];
-        let rows: Vec<[String; 8]> = self
+        let rows: Vec<[String; 9]> = self
             .devices
             .iter()
             .map(|d| {
                 [
                     d.device.clone().unwrap_or_else(|| "(none)".into()),
+                    d.base
+                        .map_or_else(|| "-".into(), |base| format!("{base:#x}")),
                     d.kind.clone().unwrap_or_else(|| "-".into()),
                     d.reads.to_string(),
                     d.writes.to_string(),
@@ -175,7 +182,7 @@ impl Summary {
                 ]
             })
             .collect();
-        write_aligned(out, &header, &rows, 2)?;
+        write_aligned(out, &header, &rows, 3)?;
         writeln!(
             out,
             "{} events, {} devices",

@@ -12,7 +12,7 @@ use thiserror::Error;
 pub enum ArgsError {
     #[error("missing out_log=FILE (the trace to write: .parquet, .jsonl, .ndjson or .json)")]
     MissingOutLog,
-    #[error("unknown argument {key:?} (expected out_log, mtree, icount, machine, progress, devices, ranges, access, kinds)")]
+    #[error("unknown argument {key:?} (expected out_log, mtree, icount, skip_sp_pc, machine, progress, devices, ranges, access, kinds)")]
     UnknownKey { key: String },
     #[error("argument {text:?} is not of the form key=value")]
     NotKeyValue { text: String },
@@ -32,6 +32,9 @@ pub struct PluginArgs {
     pub mtree: Option<PathBuf>,
     /// Count retired instructions per vCPU (`instr_count`).
     pub icount: bool,
+    /// Give no memory callback to instructions that address only the stack or a
+    /// literal pool (Arm and AArch64 guests; see `addressing`).
+    pub skip_sp_pc: bool,
     /// Board name stored in the trace's metadata (QEMU does not tell plugins).
     pub machine: String,
     /// Log the number of events recorded every few seconds.
@@ -42,7 +45,10 @@ pub struct PluginArgs {
 impl PluginArgs {
     /// Parses the raw `key=value` strings QEMU passes.
     pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<PluginArgs, ArgsError> {
-        let mut args = PluginArgs::default();
+        let mut args = PluginArgs {
+            skip_sp_pc: true,
+            ..PluginArgs::default()
+        };
         let mut out_log = None;
         for text in raw {
             let text = text.as_ref();
@@ -53,6 +59,7 @@ impl PluginArgs {
                 "out_log" => out_log = Some(PathBuf::from(value)),
                 "mtree" => args.mtree = Some(PathBuf::from(value)),
                 "icount" => args.icount = switch("icount", value)?,
+                "skip_sp_pc" => args.skip_sp_pc = switch("skip_sp_pc", value)?,
                 "progress" => args.progress = switch("progress", value)?,
                 "machine" => args.machine = value.to_string(),
                 _ => {
@@ -93,6 +100,7 @@ mod tests {
             "out_log=t.parquet",
             "mtree=m.txt",
             "icount=on",
+            "skip_sp_pc=off",
             "machine=lm3s6965evb",
             "devices=pl011+v7m_systick",
             "access=w",
@@ -102,6 +110,8 @@ mod tests {
         assert_eq!(args.mtree, Some(PathBuf::from("m.txt")));
         assert!(args.icount);
         assert!(!args.progress);
+        assert!(!args.skip_sp_pc);
+        assert!(PluginArgs::parse(&["out_log=t.json"]).unwrap().skip_sp_pc);
         assert_eq!(args.machine, "lm3s6965evb");
         assert_eq!(
             args.filter,
@@ -117,7 +127,7 @@ mod tests {
         );
         assert_eq!(
             PluginArgs::parse(&["out_log=t.json", "colour=red"]).unwrap_err().to_string(),
-            "unknown argument \"colour\" (expected out_log, mtree, icount, machine, progress, devices, ranges, access, kinds)"
+            "unknown argument \"colour\" (expected out_log, mtree, icount, skip_sp_pc, machine, progress, devices, ranges, access, kinds)"
         );
         assert_eq!(
             PluginArgs::parse(&["out_log=t.json", "icount=maybe"])

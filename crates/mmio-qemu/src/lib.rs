@@ -5,10 +5,13 @@
 //!     -plugin libmmio_trace_qemu.so,out_log=trace.parquet,mtree=map.txt
 //! ```
 //!
-//! Every guest load and store gets a memory callback (the instruction's PC is its
-//! userdata, so nothing is allocated per instruction); the callback returns at once
-//! unless QEMU says the access reached an I/O region. Arguments: see [`PluginArgs`].
+//! Every guest load and store that may reach a device gets a memory callback (the
+//! instruction's PC is its userdata, so nothing is allocated per instruction); the
+//! callback returns at once unless QEMU says the access reached an I/O region. On Arm
+//! guests, stack and literal-pool accesses get no callback ([`addressing`]).
+//! Arguments: see [`PluginArgs`].
 
+pub mod addressing;
 mod args;
 #[cfg(not(test))]
 mod qemu;

@@ -1,26 +1,36 @@
 //! The FFI glue: QEMU's callbacks, kept thin; every decision is in [`crate::Tracer`].
 
-use std::ffi::{c_uint, c_void, CStr};
+use std::ffi::{c_char, c_uint, c_void, CStr};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use mmio_export::TraceInfo;
 use qemu_plugin::sys::{
     qemu_plugin_cb_flags, qemu_plugin_get_hwaddr, qemu_plugin_hwaddr_device_name,
-    qemu_plugin_hwaddr_is_io, qemu_plugin_hwaddr_phys_addr, qemu_plugin_id_t,
-    qemu_plugin_insn_vaddr, qemu_plugin_mem_get_value, qemu_plugin_mem_is_store,
-    qemu_plugin_mem_rw, qemu_plugin_mem_size_shift, qemu_plugin_mem_value_type,
-    qemu_plugin_meminfo_t, qemu_plugin_op, qemu_plugin_register_atexit_cb,
-    qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu, qemu_plugin_register_vcpu_mem_cb,
-    qemu_plugin_register_vcpu_tb_trans_cb, qemu_plugin_scoreboard_new, qemu_plugin_tb,
-    qemu_plugin_tb_get_insn, qemu_plugin_tb_n_insns, qemu_plugin_u64, qemu_plugin_u64_get,
+    qemu_plugin_hwaddr_is_io, qemu_plugin_hwaddr_phys_addr, qemu_plugin_id_t, qemu_plugin_insn,
+    qemu_plugin_insn_disas, qemu_plugin_insn_vaddr, qemu_plugin_mem_get_value,
+    qemu_plugin_mem_is_store, qemu_plugin_mem_rw, qemu_plugin_mem_size_shift,
+    qemu_plugin_mem_value_type, qemu_plugin_meminfo_t, qemu_plugin_op,
+    qemu_plugin_register_atexit_cb, qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu,
+    qemu_plugin_register_vcpu_mem_cb, qemu_plugin_register_vcpu_tb_trans_cb,
+    qemu_plugin_scoreboard_new, qemu_plugin_tb, qemu_plugin_tb_get_insn, qemu_plugin_tb_n_insns,
+    qemu_plugin_u64, qemu_plugin_u64_get,
 };
 use qemu_plugin::{register, Args, HasCallbacks, Info, PluginId, Register};
 
+use crate::addressing::{addresses_only_stack_or_literal, Isa};
 use crate::{word_size, GuestAccess, HwAccess, PluginArgs, Tracer};
+
+extern "C" {
+    /// GLib's allocator, which QEMU links: strings the plugin API returns are freed
+    /// with it.
+    fn g_free(memory: *mut c_void);
+}
 
 struct Plugin {
     tracer: Tracer,
+    /// Set when `skip_sp_pc=on` and the guest's disassembly can be read.
+    skip_sp_pc: Option<Isa>,
     /// Per-vCPU count of instructions started, when `icount=on`.
     icount: Option<InstructionCounter>,
 }
@@ -78,7 +88,18 @@ fn install(
         let score = unsafe { qemu_plugin_scoreboard_new(std::mem::size_of::<u64>()) };
         InstructionCounter(qemu_plugin_u64 { score, offset: 0 })
     });
-    if PLUGIN.set(Plugin { tracer, icount }).is_err() {
+    let skip_sp_pc = args
+        .skip_sp_pc
+        .then(|| Isa::of_target(&info.target_name))
+        .flatten();
+    if PLUGIN
+        .set(Plugin {
+            tracer,
+            icount,
+            skip_sp_pc,
+        })
+        .is_err()
+    {
         return Err("the plugin was loaded twice".into());
     }
     // SAFETY: FFI registration with 'static extern "C" functions; `id` is ours.
@@ -94,6 +115,22 @@ fn install(
     Ok(())
 }
 
+/// QEMU runs the exit callbacks while a vCPU may still be executing: on a Linux
+/// power-off, the callback of the very store that asked for it sometimes came after
+/// the trace was finished. Give such stragglers a moment: finish once no event has
+/// been recorded for 20 ms (at most 200 ms).
+fn wait_until_quiet(tracer: &Tracer) {
+    let mut recorded = tracer.recorder().events_recorded();
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = tracer.recorder().events_recorded();
+        if now == recorded {
+            return;
+        }
+        recorded = now;
+    }
+}
+
 fn report_progress() {
     let mut last = 0;
     loop {
@@ -105,8 +142,8 @@ fn report_progress() {
     }
 }
 
-/// Instruments every instruction of a new translation block with a memory callback
-/// whose userdata is the instruction's address.
+/// Instruments the instructions of a new translation block that may reach I/O with a
+/// memory callback whose userdata is the instruction's address.
 unsafe extern "C" fn on_translate(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb) {
     let Some(plugin) = PLUGIN.get() else { return };
     // SAFETY: `tb` is valid for the duration of this callback, as are its
@@ -115,13 +152,18 @@ unsafe extern "C" fn on_translate(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb
         for index in 0..qemu_plugin_tb_n_insns(tb) {
             let insn = qemu_plugin_tb_get_insn(tb, index);
             let pc = qemu_plugin_insn_vaddr(insn);
-            qemu_plugin_register_vcpu_mem_cb(
-                insn,
-                Some(on_memory_access),
-                qemu_plugin_cb_flags::QEMU_PLUGIN_CB_NO_REGS,
-                qemu_plugin_mem_rw::QEMU_PLUGIN_MEM_RW,
-                pc as usize as *mut c_void,
-            );
+            let skip = plugin
+                .skip_sp_pc
+                .is_some_and(|isa| addresses_only_stack_or_literal_insn(isa, insn));
+            if !skip {
+                qemu_plugin_register_vcpu_mem_cb(
+                    insn,
+                    Some(on_memory_access),
+                    qemu_plugin_cb_flags::QEMU_PLUGIN_CB_NO_REGS,
+                    qemu_plugin_mem_rw::QEMU_PLUGIN_MEM_RW,
+                    pc as usize as *mut c_void,
+                );
+            }
             if let Some(counter) = plugin.icount {
                 qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(
                     insn,
@@ -131,6 +173,26 @@ unsafe extern "C" fn on_translate(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb
                 );
             }
         }
+    }
+}
+
+/// Reads QEMU's disassembly of `insn`; false (keep the callback) when there is none.
+///
+/// # Safety
+/// `insn` must be an instruction of the block being translated.
+unsafe fn addresses_only_stack_or_literal_insn(isa: Isa, insn: *mut qemu_plugin_insn) -> bool {
+    // SAFETY: `insn` is live (caller's contract); the returned string is ours to free
+    // with g_free, done before returning.
+    unsafe {
+        let text: *mut c_char = qemu_plugin_insn_disas(insn);
+        if text.is_null() {
+            return false;
+        }
+        let skip = CStr::from_ptr(text)
+            .to_str()
+            .is_ok_and(|text| addresses_only_stack_or_literal(isa, text));
+        g_free(text.cast());
+        skip
     }
 }
 
@@ -200,13 +262,15 @@ unsafe extern "C" fn on_memory_access(
 /// Runs when QEMU exits (guest power-off, semihosting exit, SIGTERM, SIGINT, `quit`).
 unsafe extern "C" fn on_exit(_id: qemu_plugin_id_t, _userdata: *mut c_void) {
     let Some(plugin) = PLUGIN.get() else { return };
+    wait_until_quiet(&plugin.tracer);
     let outcome = std::panic::catch_unwind(|| plugin.tracer.finish());
     match outcome {
         Ok(Ok(summary)) => tracing::info!(
-            "mmio_trace: {} events recorded ({} filtered out, writer waits: {})",
+            "mmio_trace: {} events recorded ({} filtered out, writer waits: {}, dropped after the end: {})",
             summary.events,
             summary.filtered_out,
-            summary.waits
+            summary.waits,
+            summary.after_finish
         ),
         Ok(Err(error)) => tracing::error!("mmio_trace: {error}"),
         Err(_) => tracing::error!("mmio_trace: finishing the trace panicked"),

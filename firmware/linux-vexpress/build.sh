@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds the Linux guest for `-M vexpress-a9`: Debian's armhf kernel (the package
+# linux-image-armmp depends on, fetched with apt; needs the armhf architecture, which
+# scripts/setup-debian.sh adds) with its Versatile Express device tree, and an
+# initramfs whose only program says it was reached and powers the board off.
+#   build.sh OUTDIR   ->   OUTDIR/{vmlinuz, vexpress-v2p-ca9.dtb, initrd.gz}
+# The kernel is downloaded once per OUTDIR.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$1"
+out=$(cd "$1" && pwd)
+
+if [ ! -f "$out/vmlinuz" ] || [ ! -f "$out/vexpress-v2p-ca9.dtb" ]; then
+    package=$(apt-cache depends linux-image-armmp:armhf 2>/dev/null \
+        | awk '/Depends: linux-image-/ {print $2; exit}')
+    if [ -z "$package" ]; then
+        echo "build.sh: apt knows no linux-image-armmp:armhf; run scripts/setup-debian.sh (it adds the armhf architecture)" >&2
+        exit 1
+    fi
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    (cd "$work" && apt-get download -q "$package" 2>/dev/null)
+    dpkg-deb -x "$work"/*.deb "$work/root"
+    cp "$work"/root/boot/vmlinuz-* "$out/vmlinuz"
+    cp "$work"/root/usr/lib/linux-image-*/vexpress-v2p-ca9.dtb "$out/"
+    echo "$package" > "$out/kernel-package"
+fi
+arm-none-eabi-gcc -nostdlib -static -Wl,-Ttext=0x10000 -o "$out/init" "$here/init.S"
+python3 "$here/make_initramfs.py" "$out/init" "$out/initrd.gz"
