@@ -17,8 +17,10 @@ cargo test --workspace 2>&1 | tee target/test-output.txt
 # (docs/PERFORMANCE.md has the measured ones and how to rerun them).
 cargo bench -q -p mmio-core --bench recorder -- --quick
 cargo bench -q -p mmio-export --bench writers -- --quick
+cargo bench -q -p mmio-panda --bench callback -- --quick
 bash bench/writers.sh 100000
 bash bench/overhead.sh 20 1
+bash bench/linux-boot.sh 1
 
 # Fuzz the three trace readers for a bounded time (any crash fails this script and is
 # kept under fuzz/regressions/ to be replayed by every later run).

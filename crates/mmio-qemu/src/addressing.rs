@@ -1,5 +1,6 @@
 //! Which instructions cannot reach I/O, decided once per instruction at translation
-//! time from QEMU's disassembly of it.
+//! time: from the instruction's bytes on 32-bit Arm (where the bytes tell A32 from
+//! T32), else from QEMU's disassembly of it.
 //!
 //! Most guest loads and stores address the stack (push, pop, spills, `[sp, #n]`) or a
 //! literal pool beside the code (`[pc, #n]`, `ldr x0, <label>`). Neither points into a
@@ -36,7 +37,11 @@ pub fn addresses_only_stack_or_literal(isa: Isa, disassembly: &str) -> bool {
     let mut words = disassembly.trim().splitn(2, char::is_whitespace);
     let mnemonic = words.next().unwrap_or_default().to_ascii_lowercase();
     let operands = words.next().unwrap_or_default().trim();
-    if matches!(mnemonic.as_str(), "push" | "pop" | "vpush" | "vpop") {
+    // With or without a condition or width suffix: `popeq`, `push.w`.
+    if ["push", "pop", "vpush", "vpop"]
+        .iter()
+        .any(|p| mnemonic.starts_with(p))
+    {
         return true;
     }
     let is_load = ["ldr", "ldp", "ldur", "ldn", "tbb", "tbh"]
@@ -75,6 +80,86 @@ fn is_stack_or_pc(register: &str) -> bool {
         register.to_ascii_lowercase().as_str(),
         "sp" | "pc" | "r13" | "r15"
     )
+}
+
+/// The instruction set state of a 32-bit Arm translation block (one block never mixes
+/// the two).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArmState {
+    A32,
+    T32,
+}
+
+/// The state a block of 32-bit Arm instructions (each 2 or 4 bytes, as QEMU hands
+/// them over) was decoded in, when the bytes alone say: a 2-byte instruction is T32;
+/// a 4-byte one whose first halfword does not start 0b11101, 0b11110 or 0b11111 is
+/// A32 (every 32-bit T32 instruction does). `None` when every instruction could be
+/// either.
+pub fn arm_block_state<'a>(instructions: impl IntoIterator<Item = &'a [u8]>) -> Option<ArmState> {
+    for bytes in instructions {
+        match *bytes {
+            [_, _] => return Some(ArmState::T32),
+            [b0, b1, _, _] if !is_t32_first_halfword(u16::from_le_bytes([b0, b1])) => {
+                return Some(ArmState::A32)
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn is_t32_first_halfword(halfword: u16) -> bool {
+    halfword >> 11 >= 0b11101
+}
+
+/// [`addresses_only_stack_or_literal`] for a 32-bit Arm instruction's bytes (as in
+/// guest memory, little-endian) in a known state.
+pub fn arm_addresses_only_stack_or_literal(state: ArmState, bytes: &[u8]) -> bool {
+    match (state, bytes) {
+        (ArmState::A32, &[b0, b1, b2, b3]) => a32(u32::from_le_bytes([b0, b1, b2, b3])),
+        (ArmState::T32, &[b0, b1]) => t16(u16::from_le_bytes([b0, b1])),
+        (ArmState::T32, &[b0, b1, _, _]) => t32(u16::from_le_bytes([b0, b1])),
+        _ => false,
+    }
+}
+
+/// SP (13) or PC (15).
+fn is_stack_or_pc_register(register: u32) -> bool {
+    register == 13 || register == 15
+}
+
+/// A32 loads and stores addressed by base register Rn (bits 19:16). The unconditional
+/// space (condition 0b1111: barriers, PLD, RFE, SRS) is left instrumented.
+fn a32(insn: u32) -> bool {
+    if insn >> 28 == 0b1111 {
+        return false;
+    }
+    let rn = (insn >> 16) & 0xf;
+    // LDR/STR(B), immediate or register offset (bit 25 and bit 4 set: media instead).
+    let single = (insn >> 26) & 0b11 == 0b01 && insn & 0x0200_0010 != 0x0200_0010;
+    let extra = (insn >> 25) & 0b111 == 0 // LDRH/STRH/LDRSB/LDRSH/LDRD/STRD
+        && insn & 0x90 == 0x90
+        && (insn >> 5) & 0b11 != 0;
+    let multiple = (insn >> 25) & 0b111 == 0b100; // LDM/STM, PUSH/POP
+    let coprocessor = (insn >> 25) & 0b111 == 0b110; // VLDR/VSTR/VLDM/VSTM, LDC/STC
+    (single || extra || multiple || coprocessor) && is_stack_or_pc_register(rn)
+}
+
+/// 16-bit T32: the only forms that address SP or PC.
+fn t16(insn: u16) -> bool {
+    let literal = insn >> 11 == 0b01001; // LDR Rt, [PC, #imm]
+    let stack = insn >> 12 == 0b1001; // LDR/STR Rt, [SP, #imm]
+    let push_pop = insn & 0xf600 == 0xb400; // PUSH/POP
+    literal || stack || push_pop
+}
+
+/// 32-bit T32, by its first halfword: base register Rn in bits 3:0.
+fn t32(first: u16) -> bool {
+    let rn = u32::from(first & 0xf);
+    let single = first & 0xfe00 == 0xf800; // LDR/STR(B/H), LDR literal
+    let dual_or_multiple = first & 0xfe00 == 0xe800; // LDRD/STRD, TBB/TBH, LDM/STM, PUSH/POP
+    let coprocessor = first & 0xee00 == 0xec00; // VLDR/VSTR/VLDM/VSTM/VPUSH/VPOP, LDC/STC
+    (single || dual_or_multiple || coprocessor) && is_stack_or_pc_register(rn)
 }
 
 #[cfg(test)]
@@ -162,6 +247,63 @@ mod tests {
             Isa::Arm,
             "ldr r0, =0x4000c000"
         ));
+    }
+
+    /// Encodings from Debian's armhf kernel (A32) and the test firmware (T32).
+    #[test]
+    fn arm_bytes_decode_as_the_disassembly_reads() {
+        let a32 =
+            |word: u32| arm_addresses_only_stack_or_literal(ArmState::A32, &word.to_le_bytes());
+        for (word, skip) in [
+            (0xe59f_1004, true),  // ldr r1, [pc, #4]
+            (0xe59f_f004, true),  // ldr pc, [pc, #4]
+            (0xe92d_4010, true),  // push {r4, lr}
+            (0xe8bd_8010, true),  // pop {r4, pc}
+            (0xe58d_0014, true),  // str r0, [sp, #0x14]
+            (0xe1cd_20f8, true),  // strd r2, r3, [sp, #8]
+            (0xed2d_8b04, true),  // vpush {d8, d9}
+            (0xe49d_0004, true),  // ldr r0, [sp], #4
+            (0xe591_2004, false), // ldr r2, [r1, #4]
+            (0xe591_d000, false), // ldr sp, [r1]
+            (0xe4d1_3001, false), // ldrb r3, [r1], #1
+            (0xe890_0006, false), // ldm r0, {r1, r2}
+            (0xe192_3f9f, false), // ldrex r3, [r2]
+            (0xe1a0_000d, false), // mov r0, sp
+            (0xe28f_0004, false), // add r0, pc, #4
+            (0xe00d_0291, false), // mul sp, r1, r2
+        ] {
+            assert_eq!(a32(word), skip, "{word:#010x}");
+        }
+        let t32 = |bytes: &[u8]| arm_addresses_only_stack_or_literal(ArmState::T32, bytes);
+        for (bytes, skip) in [
+            (&[0x01, 0x49][..], true),              // ldr r1, [pc, #4]
+            (&[0x10, 0xb5][..], true),              // push {r4, lr}
+            (&[0x10, 0xbd][..], true),              // pop {r4, pc}
+            (&[0x01, 0x93][..], true),              // str r3, [sp, #4]
+            (&[0x13, 0x60][..], false),             // str r3, [r2]
+            (&[0x0b, 0x70][..], false),             // strb r3, [r1]
+            (&[0xdd, 0xf8, 0x24, 0x30][..], true),  // ldr.w r3, [sp, #0x24]
+            (&[0xdf, 0xf8, 0x10, 0x30][..], true),  // ldr.w r3, [pc, #0x10]
+            (&[0xdf, 0xe8, 0x03, 0xf0][..], true),  // tbb [pc, r3]
+            (&[0x2d, 0xe9, 0xf0, 0x41][..], true),  // push.w {r4-r8, lr}
+            (&[0x2d, 0xed, 0x02, 0x8b][..], true),  // vpush {d8}
+            (&[0x12, 0xf8, 0x01, 0x3f][..], false), // ldrb.w r3, [r2, #1]!
+            (&[0x40, 0xf2, 0x01, 0x33][..], false), // movw r3, #0x301
+        ] {
+            assert_eq!(t32(bytes), skip, "{bytes:02x?}");
+        }
+    }
+
+    #[test]
+    fn the_bytes_tell_the_arm_state_or_say_they_cannot() {
+        let movw = [0x40, 0xf2, 0x01, 0x33]; // T32 or, as A32, an undefined pattern
+        let ldr = 0xe59f_1004u32.to_le_bytes();
+        assert_eq!(
+            arm_block_state([&movw[..], &[0x13, 0x60]]),
+            Some(ArmState::T32)
+        );
+        assert_eq!(arm_block_state([&movw[..], &ldr[..]]), Some(ArmState::A32));
+        assert_eq!(arm_block_state([&movw[..]]), None);
     }
 
     #[test]

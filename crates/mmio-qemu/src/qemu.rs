@@ -8,9 +8,9 @@ use mmio_export::TraceInfo;
 use qemu_plugin::sys::{
     qemu_plugin_cb_flags, qemu_plugin_get_hwaddr, qemu_plugin_hwaddr_device_name,
     qemu_plugin_hwaddr_is_io, qemu_plugin_hwaddr_phys_addr, qemu_plugin_id_t, qemu_plugin_insn,
-    qemu_plugin_insn_disas, qemu_plugin_insn_vaddr, qemu_plugin_mem_get_value,
-    qemu_plugin_mem_is_store, qemu_plugin_mem_rw, qemu_plugin_mem_size_shift,
-    qemu_plugin_mem_value_type, qemu_plugin_meminfo_t, qemu_plugin_op,
+    qemu_plugin_insn_data, qemu_plugin_insn_disas, qemu_plugin_insn_vaddr,
+    qemu_plugin_mem_get_value, qemu_plugin_mem_is_store, qemu_plugin_mem_rw,
+    qemu_plugin_mem_size_shift, qemu_plugin_mem_value_type, qemu_plugin_meminfo_t, qemu_plugin_op,
     qemu_plugin_register_atexit_cb, qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu,
     qemu_plugin_register_vcpu_mem_cb, qemu_plugin_register_vcpu_tb_trans_cb,
     qemu_plugin_scoreboard_new, qemu_plugin_tb, qemu_plugin_tb_get_insn, qemu_plugin_tb_n_insns,
@@ -18,7 +18,9 @@ use qemu_plugin::sys::{
 };
 use qemu_plugin::{register, Args, HasCallbacks, Info, PluginId, Register};
 
-use crate::addressing::{addresses_only_stack_or_literal, Isa};
+use crate::addressing::{
+    addresses_only_stack_or_literal, arm_addresses_only_stack_or_literal, arm_block_state, Isa,
+};
 use crate::{word_size, GuestAccess, HwAccess, PluginArgs, Tracer};
 
 extern "C" {
@@ -149,13 +151,15 @@ unsafe extern "C" fn on_translate(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb
     // SAFETY: `tb` is valid for the duration of this callback, as are its
     // instructions; the callbacks registered are 'static.
     unsafe {
-        for index in 0..qemu_plugin_tb_n_insns(tb) {
-            let insn = qemu_plugin_tb_get_insn(tb, index);
+        let instructions: Vec<*mut qemu_plugin_insn> = (0..qemu_plugin_tb_n_insns(tb))
+            .map(|index| qemu_plugin_tb_get_insn(tb, index))
+            .collect();
+        let skipped = plugin
+            .skip_sp_pc
+            .map(|isa| addressing_only_stack_or_literal(isa, &instructions));
+        for (index, &insn) in instructions.iter().enumerate() {
             let pc = qemu_plugin_insn_vaddr(insn);
-            let skip = plugin
-                .skip_sp_pc
-                .is_some_and(|isa| addresses_only_stack_or_literal_insn(isa, insn));
-            if !skip {
+            if !skipped.as_ref().is_some_and(|skipped| skipped[index]) {
                 qemu_plugin_register_vcpu_mem_cb(
                     insn,
                     Some(on_memory_access),
@@ -176,11 +180,50 @@ unsafe extern "C" fn on_translate(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb
     }
 }
 
+/// For each instruction of a block, whether it addresses only the stack or a literal
+/// pool: from the bytes on 32-bit Arm when they tell A32 from T32 (nearly always),
+/// else from QEMU's disassembly.
+///
+/// # Safety
+/// The instructions are those of the block being translated.
+unsafe fn addressing_only_stack_or_literal(
+    isa: Isa,
+    instructions: &[*mut qemu_plugin_insn],
+) -> Vec<bool> {
+    if isa == Isa::Arm {
+        let encodings: Vec<([u8; 4], usize)> = instructions
+            .iter()
+            .map(|&insn| {
+                let mut bytes = [0u8; 4];
+                // SAFETY: `insn` is live; QEMU copies at most `bytes.len()` bytes.
+                let copied =
+                    unsafe { qemu_plugin_insn_data(insn, bytes.as_mut_ptr().cast(), bytes.len()) };
+                (bytes, copied.min(bytes.len()))
+            })
+            .collect();
+        let state = arm_block_state(encodings.iter().map(|(bytes, len)| &bytes[..*len]));
+        if let Some(state) = state {
+            return encodings
+                .iter()
+                .map(|(bytes, len)| arm_addresses_only_stack_or_literal(state, &bytes[..*len]))
+                .collect();
+        }
+    }
+    instructions
+        .iter()
+        // SAFETY: per this function's contract.
+        .map(|&insn| unsafe { disassembly_addresses_only_stack_or_literal(isa, insn) })
+        .collect()
+}
+
 /// Reads QEMU's disassembly of `insn`; false (keep the callback) when there is none.
 ///
 /// # Safety
 /// `insn` must be an instruction of the block being translated.
-unsafe fn addresses_only_stack_or_literal_insn(isa: Isa, insn: *mut qemu_plugin_insn) -> bool {
+unsafe fn disassembly_addresses_only_stack_or_literal(
+    isa: Isa,
+    insn: *mut qemu_plugin_insn,
+) -> bool {
     // SAFETY: `insn` is live (caller's contract); the returned string is ours to free
     // with g_free, done before returning.
     unsafe {
