@@ -2,6 +2,7 @@
 //! callback. Every decision is made in the tested modules.
 
 use std::ffi::{c_char, CStr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use mmio_core::Access;
@@ -111,10 +112,17 @@ extern "C" {
 /// process another way (semihosting `SYS_EXIT` calls `exit()`) would leave the trace
 /// unfinished.
 extern "C" fn finish_at_exit() {
-    finish();
+    // The exiting thread's thread-locals (the log formatter's among them) are gone by
+    // the time exit handlers run: finish on a fresh thread.
+    let _ = std::thread::spawn(finish).join();
 }
 
+/// Finishes the trace once, from `uninit_plugin` or at exit, whichever comes first.
 fn finish() {
+    static FINISHED: AtomicBool = AtomicBool::new(false);
+    if FINISHED.swap(true, Ordering::SeqCst) {
+        return;
+    }
     let Some(tracer) = TRACER.get() else { return };
     match tracer.finish() {
         Ok(summary) => tracing::info!("mmio_trace: {} events recorded", summary.events),

@@ -304,6 +304,12 @@ unsafe extern "C" fn on_memory_access(
 
 /// Runs when QEMU exits (guest power-off, semihosting exit, SIGTERM, SIGINT, `quit`).
 unsafe extern "C" fn on_exit(_id: qemu_plugin_id_t, _userdata: *mut c_void) {
+    // Exit handlers run after the exiting thread's thread-locals (the log formatter's
+    // among them) are destroyed: finish on a fresh thread.
+    let _ = std::thread::spawn(finish_trace).join();
+}
+
+fn finish_trace() {
     let Some(plugin) = PLUGIN.get() else { return };
     wait_until_quiet(&plugin.tracer);
     let outcome = std::panic::catch_unwind(|| plugin.tracer.finish());
