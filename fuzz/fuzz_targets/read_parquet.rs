@@ -1,4 +1,4 @@
-//! Any bytes given to the parquet reader: errors are fine, panics are bugs.
+//! Any bytes given to the parquet reader: errors are fine, panics escaping it are bugs.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -401,6 +401,7 @@ pub(crate) struct ParquetReader {
     batches: ParquetRecordBatchReader,
     current: Option<BatchView>,
     row: usize,
+    decoder_panicked: bool,
     pub info: Option<TraceInfo>,
 }
 
@@ -454,6 +455,7 @@ impl ParquetReader {
             batches,
             current: None,
             row: 0,
+            decoder_panicked: false,
             info: info_from_metadata(pairs),
         })
     }
@@ -467,7 +469,30 @@ impl ParquetReader {
                     return Some(batch.event(&self.path, row, table));
                 }
             }
-            match self.batches.next()? {
+            if self.decoder_panicked {
+                return None;
+            }
+            // The parquet crate panics on some malformed pages ("Decoder for dict
+            // should have been set", found by fuzz/read_parquet): a corrupt file is an
+            // error, not a crash. The reader is not used again after that.
+            let next =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.batches.next()));
+            let next = match next {
+                Ok(next) => next?,
+                Err(panic) => {
+                    self.decoder_panicked = true;
+                    let reason = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    return Some(Err(ExportError::BadParquet {
+                        path: self.path.clone(),
+                        message: format!("corrupt data, the Parquet decoder gave up: {reason}"),
+                    }));
+                }
+            };
+            match next {
                 Ok(batch) => {
                     match BatchView::new(&self.path, &batch) {
                         Ok(view) => self.current = Some(view),

@@ -223,6 +223,24 @@ fn corrupt_inputs_name_the_file_and_line() {
     );
 }
 
+/// Found by `fuzz/read_parquet`: a page that makes the parquet crate panic ("Decoder
+/// for dict should have been set") is a named error, after which the reader stops.
+#[test]
+fn a_corrupt_parquet_page_is_an_error_not_a_panic() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/corrupt-dictionary-page.parquet");
+    let results: Vec<_> = open_trace(&path).unwrap().collect();
+    let last = results.last().expect("one error at least");
+    assert_eq!(
+        last.as_ref().unwrap_err().to_string(),
+        format!(
+            "{}: corrupt data, the Parquet decoder gave up: Decoder for dict should have been set",
+            path.display()
+        )
+    );
+    assert!(results[..results.len() - 1].iter().all(Result::is_ok));
+}
+
 #[test]
 fn no_json_line_crosses_a_file_page() {
     let dir = tempfile::tempdir().unwrap();
