@@ -114,7 +114,12 @@ extern "C" {
 extern "C" fn finish_at_exit() {
     // The exiting thread's thread-locals (the log formatter's among them) are gone by
     // the time exit handlers run: finish on a fresh thread.
-    let _ = std::thread::spawn(finish).join();
+    match std::thread::Builder::new().spawn(finish) {
+        Ok(thread) => {
+            let _ = thread.join();
+        }
+        Err(_) => finish(),
+    }
 }
 
 /// Finishes the trace once, from `uninit_plugin` or at exit, whichever comes first.

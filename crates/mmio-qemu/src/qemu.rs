@@ -306,7 +306,12 @@ unsafe extern "C" fn on_memory_access(
 unsafe extern "C" fn on_exit(_id: qemu_plugin_id_t, _userdata: *mut c_void) {
     // Exit handlers run after the exiting thread's thread-locals (the log formatter's
     // among them) are destroyed: finish on a fresh thread.
-    let _ = std::thread::spawn(finish_trace).join();
+    match std::thread::Builder::new().spawn(finish_trace) {
+        Ok(thread) => {
+            let _ = thread.join();
+        }
+        Err(_) => finish_trace(),
+    }
 }
 
 fn finish_trace() {
