@@ -1,6 +1,9 @@
 # Shared by the emulator benchmarks (sourced): timed runs recorded by name, then
 # medians compared with a baseline, so every ratio comes from one run of the script.
 #   bench_run NAME COMMAND...      runs COMMAND (its output discarded), records its time
+#   bench_variants PLUGIN DIR GUEST...  one round: GUEST alone, with QEMU's trace log
+#                                  (into DIR), and with PLUGIN (a -plugin argument) as
+#                                  shipped, with skip_sp_pc=off and with icount=on
 #   bench_report BASELINE NAME...  prints each NAME's median and its ratio to BASELINE
 #   bench_events TRACE             the number of events in a trace
 bench_times=$(mktemp)
@@ -12,6 +15,17 @@ bench_run() {
     local start=$EPOCHREALTIME
     "$@" >/dev/null 2>&1
     echo "$name $start $EPOCHREALTIME" >> "$bench_times"
+}
+
+bench_variants() {
+    local plugin=$1 dir=$2
+    shift 2
+    bench_run none "$@"
+    bench_run qemu-trace "$@" -trace memory_region_ops_read \
+        -trace memory_region_ops_write -D "$dir/qemu.log"
+    bench_run mmio-trace "$@" -plugin "$plugin"
+    bench_run mmio-all-insns "$@" -plugin "$plugin,skip_sp_pc=off"
+    bench_run mmio-icount "$@" -plugin "$plugin,icount=on"
 }
 
 bench_events() {

@@ -22,12 +22,7 @@ target/release/mmio-trace qemu --out "$dir/first.parquet" --save-mtree "$dir/mtr
     -- "${boot[@]}" >/dev/null 2>&1
 plugin="target/release/libmmio_trace_qemu.so,out_log=$dir/t.parquet,mtree=$dir/mtree"
 for _ in $(seq "$rounds"); do
-    bench_run none "${boot[@]}"
-    bench_run qemu-trace "${boot[@]}" -trace memory_region_ops_read \
-        -trace memory_region_ops_write -D "$dir/qemu.log"
-    bench_run mmio-trace "${boot[@]}" -plugin "$plugin"
-    bench_run mmio-all-insns "${boot[@]}" -plugin "$plugin,skip_sp_pc=off"
-    bench_run mmio-icount "${boot[@]}" -plugin "$plugin,icount=on"
+    bench_variants "$plugin" "$dir" "${boot[@]}"
 done
 echo "Linux boot ($(cat "$guest/kernel-package")): $(bench_events "$dir/t.parquet") events per run"
 bench_report none qemu-trace mmio-trace mmio-all-insns mmio-icount

@@ -18,12 +18,7 @@ plugin="target/release/libmmio_trace_qemu.so,out_log=$dir/t.parquet,mtree=crates
 guest=(qemu-system-arm -M lm3s6965evb -kernel "$dir/fw.elf" -display none -serial null
        -semihosting-config enable=on,target=native -icount shift=0,sleep=off)
 for _ in $(seq "$rounds"); do
-    bench_run none "${guest[@]}"
-    bench_run qemu-trace "${guest[@]}" -trace memory_region_ops_read \
-        -trace memory_region_ops_write -D "$dir/qemu.log"
-    bench_run mmio-trace "${guest[@]}" -plugin "$plugin"
-    bench_run mmio-all-insns "${guest[@]}" -plugin "$plugin,skip_sp_pc=off"
-    bench_run mmio-icount "${guest[@]}" -plugin "$plugin,icount=on"
+    bench_variants "$plugin" "$dir" "${guest[@]}"
 done
 echo "lm3s6965evb firmware, REPEAT=$repeat: $(bench_events "$dir/t.parquet") events per run"
 bench_report none qemu-trace mmio-trace mmio-all-insns mmio-icount

@@ -99,20 +99,17 @@ impl Tracer {
     /// unassigned. PANDA's `unassigned_io_*` callbacks fire for the same accesses, but
     /// with no virtual address and, for reads, before the value exists: not used.
     pub fn decide(&self, access: &PandaAccess) -> AccessDecision {
-        let lookup = access
-            .phys_addr
-            .map_or(Lookup::NoMap, |addr| self.map.lookup(addr));
-        let absolute = access.phys_addr.unwrap_or(access.vaddr);
-        let (device, offset) = match lookup {
-            Lookup::Region(_, DeviceKind::Ram | DeviceKind::Rom) => {
+        let (device, offset) = match access.phys_addr.map(|addr| (addr, self.map.lookup(addr))) {
+            Some((_, Lookup::Region(_, DeviceKind::Ram | DeviceKind::Rom))) => {
                 return AccessDecision::SkipMemory
             }
-            Lookup::Region(resolution, _) => {
-                (resolution.device, absolute.wrapping_sub(resolution.base))
+            Some((addr, Lookup::Region(resolution, _))) => {
+                (resolution.device, addr.wrapping_sub(resolution.base))
             }
-            Lookup::Unnamed(base) => (DeviceId::UNKNOWN, absolute.wrapping_sub(base)),
-            Lookup::Hole => (DeviceId::UNASSIGNED, absolute),
-            Lookup::NoMap => (DeviceId::UNKNOWN, access.region_offset),
+            Some((addr, Lookup::Unnamed(base))) => (DeviceId::UNKNOWN, addr.wrapping_sub(base)),
+            Some((addr, Lookup::Hole)) => (DeviceId::UNASSIGNED, addr),
+            // Untranslated, or no map yet: PANDA's offset is all there is.
+            None | Some((_, Lookup::NoMap)) => (DeviceId::UNKNOWN, access.region_offset),
         };
         AccessDecision::Record(MmioEvent {
             seq: 0,

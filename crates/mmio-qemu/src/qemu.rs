@@ -31,7 +31,8 @@ extern "C" {
 
 struct Plugin {
     tracer: Tracer,
-    /// Set when `skip_sp_pc=on` and the guest's disassembly can be read.
+    /// Set when `skip_sp_pc=on` and the guest's instruction set is one `addressing`
+    /// reads.
     skip_sp_pc: Option<Isa>,
     /// Per-vCPU count of instructions started, when `icount=on`.
     icount: Option<InstructionCounter>,
@@ -156,7 +157,7 @@ unsafe extern "C" fn on_translate(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb
             .collect();
         let skipped = plugin
             .skip_sp_pc
-            .map(|isa| addressing_only_stack_or_literal(isa, &instructions));
+            .map(|isa| skippable_instructions(isa, &instructions));
         for (index, &insn) in instructions.iter().enumerate() {
             let pc = qemu_plugin_insn_vaddr(insn);
             if !skipped.as_ref().is_some_and(|skipped| skipped[index]) {
@@ -186,10 +187,7 @@ unsafe extern "C" fn on_translate(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb
 ///
 /// # Safety
 /// The instructions are those of the block being translated.
-unsafe fn addressing_only_stack_or_literal(
-    isa: Isa,
-    instructions: &[*mut qemu_plugin_insn],
-) -> Vec<bool> {
+unsafe fn skippable_instructions(isa: Isa, instructions: &[*mut qemu_plugin_insn]) -> Vec<bool> {
     if isa == Isa::Arm {
         let encodings: Vec<([u8; 4], usize)> = instructions
             .iter()
