@@ -154,7 +154,7 @@ pub fn lm3s6965evb_args(firmware: &Firmware) -> Vec<String> {
 /// QEMU), for the plugin's `mtree=` argument.
 pub fn mtree_fixture(board: &str) -> PathBuf {
     workspace_root()
-        .join("crates/mmio-core/tests/fixtures")
+        .join("mmio-core/tests/fixtures")
         .join(format!("{board}.mtree"))
 }
 

@@ -471,7 +471,7 @@ fn the_cli_dumps_the_map_runs_qemu_and_prints_the_summary() {
     assert_eq!(
         parsed_map(&std::fs::read_to_string(&mtree).unwrap()),
         parsed_map(include_str!(
-            "../../crates/mmio-core/tests/fixtures/lm3s6965evb.mtree"
+            "../../mmio-core/tests/fixtures/lm3s6965evb.mtree"
         ))
     );
     let table = String::from_utf8(output.stdout).unwrap();
