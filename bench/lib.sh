@@ -3,7 +3,8 @@
 #   bench_run NAME COMMAND...      runs COMMAND (its output discarded), records its time
 #   bench_variants PLUGIN DIR GUEST...  one round: GUEST alone, with QEMU's trace log
 #                                  (into DIR), and with PLUGIN (a -plugin argument) as
-#                                  shipped, with skip_sp_pc=off and with icount=on
+#                                  shipped (instrument=last), with instrument=all, with
+#                                  instrument=all,skip_sp_pc=off and with icount=on
 #   bench_report BASELINE NAME...  prints each NAME's median and its ratio to BASELINE
 #   bench_events TRACE             the number of events in a trace
 bench_times=$(mktemp)
@@ -24,7 +25,8 @@ bench_variants() {
     bench_run qemu-trace "$@" -trace memory_region_ops_read \
         -trace memory_region_ops_write -D "$dir/qemu.log"
     bench_run mmio-trace "$@" -plugin "$plugin"
-    bench_run mmio-all-insns "$@" -plugin "$plugin,skip_sp_pc=off"
+    bench_run mmio-all "$@" -plugin "$plugin,instrument=all"
+    bench_run mmio-all-noskip "$@" -plugin "$plugin,instrument=all,skip_sp_pc=off"
     bench_run mmio-icount "$@" -plugin "$plugin,icount=on"
 }
 

@@ -25,4 +25,4 @@ for _ in $(seq "$rounds"); do
     bench_variants "$plugin" "$dir" "${boot[@]}"
 done
 echo "Linux boot ($(cat "$guest/kernel-package")): $(bench_events "$dir/t.parquet") events per run"
-bench_report none qemu-trace mmio-trace mmio-all-insns mmio-icount
+bench_report none qemu-trace mmio-trace mmio-all mmio-all-noskip mmio-icount

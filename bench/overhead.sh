@@ -14,11 +14,11 @@ cargo build --release -q -p mmio-qemu -p mmio-cli
 dir=$(mktemp -d)
 trap 'rm -rf "$dir" "$bench_times"' EXIT
 firmware/lm3s6965evb/build.sh "$dir/fw.elf" -DREPEAT="$repeat"
-plugin="target/release/libmmio_trace_qemu.so,out_log=$dir/t.parquet,mtree=mmio-core/tests/fixtures/lm3s6965evb.mtree"
+plugin="target/release/libmmio_trace_qemu.so,out_log=$dir/t.parquet,mtree=mmio-frontend/tests/fixtures/lm3s6965evb.mtree"
 guest=(qemu-system-arm -M lm3s6965evb -kernel "$dir/fw.elf" -display none -serial null
        -semihosting-config enable=on,target=native -icount shift=0,sleep=off)
 for _ in $(seq "$rounds"); do
     bench_variants "$plugin" "$dir" "${guest[@]}"
 done
 echo "lm3s6965evb firmware, REPEAT=$repeat: $(bench_events "$dir/t.parquet") events per run"
-bench_report none qemu-trace mmio-trace mmio-all-insns mmio-icount
+bench_report none qemu-trace mmio-trace mmio-all mmio-all-noskip mmio-icount

@@ -29,6 +29,8 @@ pub fn tools() -> &'static Tools {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let release = !cfg!(debug_assertions);
         let mut command = Command::new(cargo);
+        // With the test-only fault injection (MMIO_TRACE_PANIC_AT), which no release
+        // build has.
         command.current_dir(workspace_root()).args([
             "build",
             "-q",
@@ -36,6 +38,8 @@ pub fn tools() -> &'static Tools {
             "mmio-qemu",
             "-p",
             "mmio-cli",
+            "--features",
+            "mmio-qemu/fault-injection",
         ]);
         if release {
             command.arg("--release");
@@ -150,11 +154,11 @@ pub fn lm3s6965evb_args(firmware: &Firmware) -> Vec<String> {
     .collect()
 }
 
-/// The `info mtree -f` dump of `board` kept as an mmio-core fixture (taken from this
+/// The `info mtree -f` dump of `board` kept as an mmio-frontend fixture (taken from this
 /// QEMU), for the plugin's `mtree=` argument.
 pub fn mtree_fixture(board: &str) -> PathBuf {
     workspace_root()
-        .join("mmio-core/tests/fixtures")
+        .join("mmio-frontend/tests/fixtures")
         .join(format!("{board}.mtree"))
 }
 
@@ -167,6 +171,39 @@ pub fn plugin_arg(out: &Path, board: &str, extra: &str) -> String {
         out.display(),
         mtree_fixture(board).display()
     )
+}
+
+/// Runs `qemu` (a command with the guest's arguments and no plugin) once, with one
+/// copy of the plugin per entry of `variants`, each tracing into its own
+/// `DIR/<index>.parquet` with `mtree` and the variant's arguments (`,instrument=all`),
+/// and returns each copy's events in that order. QEMU loads a plugin path only once,
+/// so every copy after the first is a file of its own.
+pub fn trace_variants_in_one_run(
+    qemu: &mut Command,
+    mtree: &Path,
+    variants: &[&str],
+    dir: &Path,
+) -> Vec<Vec<Seen>> {
+    let outputs: Vec<PathBuf> = (0..variants.len())
+        .map(|index| dir.join(format!("{index}.parquet")))
+        .collect();
+    for (index, (variant, out)) in variants.iter().zip(&outputs).enumerate() {
+        let plugin = if index == 0 {
+            tools().plugin.clone()
+        } else {
+            let copy = dir.join(format!("libmmio_trace_qemu_{index}.so"));
+            std::fs::copy(&tools().plugin, &copy).expect("copy the plugin");
+            copy
+        };
+        qemu.arg("-plugin").arg(format!(
+            "{},out_log={},mtree={}{variant}",
+            plugin.display(),
+            out.display(),
+            mtree.display()
+        ));
+    }
+    run_ok(qemu, "qemu-system-arm with several copies of the plugin");
+    outputs.iter().map(|out| read_trace(out)).collect()
 }
 
 /// An event as the tests compare it: device by name and kind instead of id.

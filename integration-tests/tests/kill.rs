@@ -150,3 +150,74 @@ fn sigkill_parquet_is_recovered_from_complete_row_groups() {
         "{report}"
     );
 }
+
+/// `mmio-trace qemu` tracing the endless firmware into `out`, run through `launcher`
+/// (e.g. `timeout`) when given.
+fn wrapper(launcher: &[&str], firmware: &Firmware, out: &Path) -> Command {
+    let mut command = match launcher.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(&tools().cli);
+            command
+        }
+        None => Command::new(&tools().cli),
+    };
+    command
+        .arg("qemu")
+        .arg("--out")
+        .arg(out)
+        .args(["--", "qemu-system-arm"])
+        .args(lm3s6965evb_args(firmware))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+/// What the wrapper prints once the trace is finished.
+fn check_wrapper_summary(out: &Path, stdout: &[u8]) {
+    let stdout = String::from_utf8_lossy(stdout);
+    assert!(
+        stdout.starts_with(&format!("trace: {}\ndevice ", out.display())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nv7m_systick "), "{stdout}");
+}
+
+/// Issue #15: `timeout -s TERM` and a plain `kill -TERM` stop the wrapper, not just
+/// QEMU: the wrapper forwards the signal, waits for QEMU to finish the trace, prints
+/// the summary and exits with QEMU's status, so the finished file is there when the
+/// command returns.
+#[test]
+fn sigterm_to_the_wrapper_returns_with_a_finished_trace() {
+    let firmware = Firmware::lm3s6965evb(&["FOREVER"]);
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = dir.path().join("timeout.parquet");
+    let output = wrapper(&["timeout", "-s", "TERM", "10"], &firmware, &out)
+        .output()
+        .expect("timeout runs");
+    // 124: timeout's own status when it had to stop the command.
+    assert_eq!(output.status.code(), Some(124));
+    assert!(out.exists(), "finished trace when timeout returns");
+    assert!(!partial(&out).exists());
+    check_wrapper_summary(&out, &output.stdout);
+    check_prefix(&firmware, &read_trace(&out));
+
+    for (signal_name, name) in [("TERM", "kill.jsonl"), ("HUP", "hup.parquet")] {
+        let out = dir.path().join(name);
+        let child = wrapper(&[], &firmware, &out)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("mmio-trace qemu starts");
+        wait_for("the partial trace", || partial(&out).exists());
+        std::thread::sleep(Duration::from_millis(1500));
+        signal(&child, signal_name);
+        let output = child.wait_with_output().expect("the wrapper exits");
+        // QEMU exits with status 0 after a termination signal, and so does the wrapper.
+        assert_eq!(output.status.code(), Some(0), "SIG{signal_name}");
+        assert!(out.exists(), "finished trace after SIG{signal_name}");
+        assert!(!partial(&out).exists());
+        check_wrapper_summary(&out, &output.stdout);
+        check_prefix(&firmware, &read_trace(&out));
+    }
+}

@@ -1,13 +1,16 @@
 //! Debian's armhf Linux kernel under real qemu-system-arm on `-M vexpress-a9`, booted
 //! to an initramfs that powers the board off (firmware/linux-vexpress): what a real
 //! kernel does to a board that lacks some of its devices (issue #8), every console
-//! byte found in the trace, and the `skip_sp_pc` shortcut losing no event (issue #7).
+//! byte found in the trace, and the `instrument=last` and `skip_sp_pc` shortcuts
+//! losing no event (issues #7, #12).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use integration_tests::{read_trace, run_ok, tools, workspace_root, Seen};
+use integration_tests::{
+    read_trace, run_ok, tools, trace_variants_in_one_run, workspace_root, Seen,
+};
 use mmio_core::{Access, DeviceKind};
 
 /// The motherboard configuration controller's SYS_CFGCTRL, and the value of the
@@ -90,7 +93,7 @@ fn linux_boot_on_vexpress_a9() {
         "mmio-trace qemu on the Linux guest",
     );
     let seen = read_trace(&trace);
-    check_skipping_loses_no_event(&guest, &mtree);
+    check_shortcuts_lose_no_event(&guest, &mtree);
 
     // Every byte the console printed was a write to UART0's data register, in order.
     let printed = std::fs::read(&console).unwrap();
@@ -155,41 +158,24 @@ fn linux_boot_on_vexpress_a9() {
     }
 }
 
-/// Issue #7: the same boot traced at once by the plugin as it ships (skip_sp_pc=on)
-/// and by a second copy of it instrumenting every load and store: the same events.
+/// Issues #7 and #12: the same boot traced at once by the plugin as it ships
+/// (`instrument=last`, `skip_sp_pc=on`), by a copy instrumenting every instruction but
+/// the stack and literal-pool ones, and by a copy instrumenting every load and store:
+/// the same events. The first comparison is the tripwire for QEMU's "only the last
+/// instruction of a block reaches I/O" invariant, the second for the skipping decoder.
 /// (Two QEMU runs would not do: -icount alone leaves the boot a little host-timing
 /// dependent.)
-fn check_skipping_loses_no_event(guest: &Path, mtree: &Path) {
-    let tools = tools();
+fn check_shortcuts_lose_no_event(guest: &Path, mtree: &Path) {
     let dir = tempfile::tempdir().unwrap();
-    let second_copy = dir.path().join("libmmio_trace_qemu_copy.so");
-    std::fs::copy(&tools.plugin, &second_copy).unwrap();
-    let (skipping, every) = (
-        dir.path().join("skip.parquet"),
-        dir.path().join("all.parquet"),
-    );
-    run_ok(
-        Command::new("qemu-system-arm")
-            .args(qemu_args(guest, &dir.path().join("console")))
-            .arg("-plugin")
-            .arg(format!(
-                "{},out_log={},mtree={}",
-                tools.plugin.display(),
-                skipping.display(),
-                mtree.display()
-            ))
-            .arg("-plugin")
-            .arg(format!(
-                "{},out_log={},mtree={},skip_sp_pc=off",
-                second_copy.display(),
-                every.display(),
-                mtree.display()
-            )),
-        "qemu-system-arm with two copies of the plugin",
+    let traces = trace_variants_in_one_run(
+        Command::new("qemu-system-arm").args(qemu_args(guest, &dir.path().join("console"))),
+        mtree,
+        &["", ",instrument=all", ",instrument=all,skip_sp_pc=off"],
+        dir.path(),
     );
     // Up to the guest's power-off request: what the vCPU still does while QEMU shuts
-    // down is seen by one copy or both, depending on host timing.
-    let until_power_off = |trace: Vec<Seen>| -> Vec<Seen> {
+    // down is seen by one copy or another, depending on host timing.
+    let until_power_off = |trace: &[Seen]| -> Vec<Seen> {
         let end = trace
             .iter()
             .position(|s| {
@@ -200,10 +186,14 @@ fn check_skipping_loses_no_event(guest: &Path, mtree: &Path) {
             .expect("the trace holds the power-off request");
         trace[..=end].to_vec()
     };
-    let skipping = until_power_off(read_trace(&skipping));
-    assert!(skipping.len() > 50_000, "{} events", skipping.len());
+    let shipped = until_power_off(&traces[0]);
+    assert!(shipped.len() > 50_000, "{} events", shipped.len());
     assert!(
-        until_power_off(read_trace(&every)) == skipping,
+        until_power_off(&traces[1]) == shipped,
+        "instrumenting only the last instruction of each block lost or changed events"
+    );
+    assert!(
+        until_power_off(&traces[2]) == shipped,
         "skipping stack and literal-pool instructions lost or changed events"
     );
 }

@@ -6,21 +6,32 @@ use std::process::Command;
 
 use integration_tests::{run_ok, workspace_root};
 
-const EXPORTS: [&str; 6] = [
+const EXPORTS: [&str; 8] = [
     "init_plugin",
     "uninit_plugin",
     "get_mmio_events",
     "free_mmio_events",
     "ppp_add_cb_on_mmio_event",
+    "ppp_add_cb_on_mmio_event_with_context",
     "ppp_remove_cb_on_mmio_event",
+    "ppp_remove_cb_on_mmio_event_with_context",
 ];
 
 #[test]
 fn builds_for_arm_aarch64_and_x86_64_with_its_exports() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    // A target directory of its own, shared by the three builds: the architectures are
-    // exclusive features, and only panda-re and the plugin differ between them.
-    let target = workspace_root().join("target/panda-plugin");
+    // The workspace's own target directory: the dependencies the tests were built with
+    // are reused, and only panda-re and the plugin are built per architecture (the
+    // architectures are exclusive features). A directory of its own rebuilt the whole
+    // dependency tree and took most of CI's time.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     for arch in ["arm", "aarch64", "x86_64"] {
         run_ok(
             Command::new(&cargo)
@@ -34,11 +45,10 @@ fn builds_for_arm_aarch64_and_x86_64_with_its_exports() {
                     "--features",
                     arch,
                 ])
-                .arg("--target-dir")
-                .arg(&target),
+                .args((!cfg!(debug_assertions)).then_some("--release")),
             "cargo build -p mmio-panda",
         );
-        let library = target.join("debug/libpanda_mmio_trace.so");
+        let library = target.join(profile).join("libpanda_mmio_trace.so");
         let nm = run_ok(
             Command::new("nm")
                 .args(["-D", "--defined-only"])

@@ -5,25 +5,36 @@
 use std::path::Path;
 use std::process::Command;
 
-use integration_tests::{plugin_arg, python_check, read_trace, run_ok, Firmware, Seen};
-use mmio_core::{Access, DeviceKind};
+use integration_tests::{
+    mtree_fixture, plugin_arg, python_check, read_trace, run_ok, trace_variants_in_one_run,
+    Firmware, Seen,
+};
+use mmio_core::{Access, DeviceKind, MmioEvent};
 
 const UART_PHYS: u64 = 0x0900_0000;
 const UART_VIRT: u64 = 0xf000_0000;
 
-fn run(firmware: &Firmware, out: &Path, smp: &str, icount: bool) {
+/// qemu-system-arm running the firmware, without a plugin yet.
+fn qemu(firmware: &Firmware, smp: &str, icount: bool) -> Command {
     let mut command = Command::new("qemu-system-arm");
     command
         .args(["-M", "virt", "-cpu", "cortex-a15", "-smp", smp, "-kernel"])
         .arg(&firmware.elf)
         .args(["-display", "none", "-serial", "null"])
-        .args(["-semihosting-config", "enable=on,target=native"])
-        .arg("-plugin")
-        .arg(plugin_arg(out, "virt", ",machine=virt"));
+        .args(["-semihosting-config", "enable=on,target=native"]);
     if icount {
         command.args(["-icount", "shift=0"]);
     }
-    run_ok(&mut command, "qemu-system-arm -M virt with the plugin");
+    command
+}
+
+fn run(firmware: &Firmware, out: &Path, smp: &str, icount: bool) {
+    run_ok(
+        qemu(firmware, smp, icount)
+            .arg("-plugin")
+            .arg(plugin_arg(out, "virt", ",machine=virt")),
+        "qemu-system-arm -M virt with the plugin",
+    );
 }
 
 /// (cpu, access, PC label, virtual address, physical address, size, value, offset)
@@ -151,4 +162,42 @@ fn two_vcpus_record_into_one_valid_file() {
         )],
     );
     python_check(&out, &[(Some("pl011"), 4)], 0x90);
+}
+
+/// Issue #12's tripwire with two vCPUs on their own threads: the plugin as it ships
+/// (`instrument=last`) and a copy instrumenting every load and store, in one run, see
+/// the same accesses on each vCPU (the two copies may number the vCPUs' interleaving
+/// differently, so each vCPU's events are compared).
+#[test]
+fn instrumenting_only_the_last_instruction_loses_nothing_on_two_vcpus() {
+    let firmware = Firmware::build("virt", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let traces = trace_variants_in_one_run(
+        &mut qemu(&firmware, "2", false),
+        &mtree_fixture("virt"),
+        &["", ",instrument=all,skip_sp_pc=off"],
+        dir.path(),
+    );
+    let on = |trace: &[Seen], cpu| {
+        trace
+            .iter()
+            .filter(|s| s.event.cpu == cpu)
+            .map(|s| Seen {
+                event: MmioEvent { seq: 0, ..s.event },
+                ..s.clone()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(traces[0].len(), 4);
+    for cpu in [0, 1] {
+        assert_eq!(on(&traces[0], cpu), on(&traces[1], cpu), "vCPU {cpu}");
+    }
+    check(
+        &firmware,
+        &traces[0]
+            .iter()
+            .filter(|s| s.event.cpu == 0)
+            .collect::<Vec<_>>(),
+        &cpu0_events(),
+    );
 }

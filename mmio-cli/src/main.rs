@@ -5,6 +5,7 @@ mod plot;
 mod progress;
 mod qemu;
 mod qmp;
+mod signals;
 mod summary;
 
 use std::io::{IsTerminal, Write};

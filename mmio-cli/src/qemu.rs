@@ -1,13 +1,15 @@
 //! `mmio-trace qemu`: dump the memory map, run QEMU with the plugin, summarise.
 
 use std::io::{IsTerminal, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, ExitStatus};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::qmp::dump_memory_map;
+use crate::signals::Forwarder;
 use crate::summary::Summary;
 
 /// The plugin's file name, as cargo builds it.
@@ -58,8 +60,12 @@ pub fn run(args: QemuArgs, stdout: &mut impl Write) -> Result<ExitCode> {
     // Fail on a bad output path before the memory map is even asked for.
     mmio_export::Format::from_path(&args.out)?;
 
+    let signals = Forwarder::install()?;
     let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
     let mtree = dump_memory_map(qemu, qemu_args, scratch.path())?;
+    if let Some(signal) = signals.received() {
+        bail!("stopped by signal {signal} before the guest started: nothing was traced");
+    }
     let mtree_path = scratch.path().join("mtree.txt");
     std::fs::write(&mtree_path, &mtree)?;
     if let Some(path) = &args.save_mtree {
@@ -92,15 +98,17 @@ pub fn run(args: QemuArgs, stdout: &mut impl Write) -> Result<ExitCode> {
         plugin_arg.push_str(",progress=on");
     }
 
-    // Ctrl-C reaches QEMU too (same process group); it stops the guest and the plugin
-    // finishes the file. Wait for that instead of dying first.
-    let _ = ctrlc::set_handler(|| {});
-    let status = Command::new(qemu)
+    let mut child = Command::new(qemu)
         .args(qemu_args)
         .arg("-plugin")
         .arg(&plugin_arg)
-        .status()
+        .spawn()
         .with_context(|| format!("cannot run {qemu}"))?;
+    signals.forward_to(&child);
+    let status = child
+        .wait()
+        .with_context(|| format!("cannot wait for {qemu}"))?;
+    drop(signals);
 
     if !args.out.exists() {
         bail!(
@@ -112,11 +120,17 @@ pub fn run(args: QemuArgs, stdout: &mut impl Write) -> Result<ExitCode> {
     let summary = Summary::read(&args.out)?;
     writeln!(stdout, "trace: {}", args.out.display())?;
     summary.write_table(stdout)?;
-    Ok(match status.code() {
-        Some(0) => ExitCode::SUCCESS,
-        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-        None => ExitCode::from(1),
-    })
+    Ok(exit_code(status))
+}
+
+/// QEMU's status as this program's: its exit code, or 128 + the signal that killed it
+/// (as a shell reports it).
+fn exit_code(status: ExitStatus) -> ExitCode {
+    let code = status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(1);
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 fn find_plugin(given: Option<&Path>) -> Result<PathBuf> {

@@ -148,6 +148,17 @@ impl DeviceTable {
         inner.devices.get(id.0 as usize).cloned()
     }
 
+    /// Runs `f` on the device behind `id` (`None` as for [`DeviceTable::get`]) without
+    /// cloning it: what the emulator callback uses, as it must not allocate or touch
+    /// reference counts shared with other threads.
+    pub fn with<R>(&self, id: DeviceId, f: impl FnOnce(Option<&Device>) -> R) -> R {
+        let inner = self
+            .inner
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
+        f(inner.devices.get(id.0 as usize))
+    }
+
     /// The kind of the device behind `id`: `Unassigned` for [`DeviceId::UNASSIGNED`],
     /// `None` when unknown.
     pub fn kind(&self, id: DeviceId) -> Option<DeviceKind> {

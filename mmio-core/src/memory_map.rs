@@ -1,22 +1,15 @@
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use crate::{DeviceId, DeviceKind, DeviceTable};
+use crate::DeviceId;
 
-/// Which device owns an address, and where its region starts.
-///
-/// Resolvers return the region's base with the device so that the emulator callback can
-/// compute the access's offset without a second look-up in the device table.
-pub trait DeviceResolver {
-    /// The device whose region holds `phys_addr` (an access of `size` bytes), with the
-    /// absolute base of that region.
-    fn resolve(&self, phys_addr: u64, size: u8) -> Option<Resolution>;
-}
-
-/// A resolved access: the device and the absolute base address of its region.
+/// Where an address resolved to: the device and the absolute base address of its
+/// region (returned together so that the emulator callback computes the access's
+/// offset without a second look-up).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Resolution {
+    /// The device whose region holds the address.
     pub device: DeviceId,
+    /// The region's first address.
     pub base: u64,
 }
 
@@ -31,8 +24,9 @@ struct Section {
 /// region QEMU dispatches an access in that range to.
 ///
 /// Kept current with [`MemoryMap::insert`] / [`MemoryMap::remove`] (what a QEMU
-/// `MemoryListener` reports as `region_add` / `region_del`), or built from the text of
-/// QEMU's `info mtree -f` with [`MemoryMap::from_mtree`]. Look-ups are O(log n).
+/// `MemoryListener` reports as `region_add` / `region_del`). Look-ups are O(log n).
+/// Nothing here is specific to an emulator: `mmio-frontend` builds it from QEMU's
+/// memory model.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemoryMap {
     /// Sections keyed by their first address.
@@ -40,6 +34,7 @@ pub struct MemoryMap {
 }
 
 impl MemoryMap {
+    /// An empty map.
     pub fn new() -> MemoryMap {
         MemoryMap::default()
     }
@@ -114,75 +109,14 @@ impl MemoryMap {
             .map(|(&first, section)| (first, section.last, section.target))
     }
 
+    /// Number of sections.
     pub fn len(&self) -> usize {
         self.sections.len()
     }
 
+    /// Whether nothing is mapped.
     pub fn is_empty(&self) -> bool {
         self.sections.is_empty()
-    }
-}
-
-impl DeviceResolver for MemoryMap {
-    fn resolve(&self, phys_addr: u64, _size: u8) -> Option<Resolution> {
-        // QEMU dispatches an access by its first byte; so do we.
-        self.lookup(phys_addr)
-    }
-}
-
-/// "The emulator's own name unless it is anonymous, then the map."
-///
-/// QEMU's plugin API names the region of an I/O access, but regions without a name
-/// (devices sharing a page, such as SysTick) come out as `anon<pointer>`, which changes
-/// every run; those are resolved through a [`DeviceResolver`] instead.
-#[derive(Debug)]
-pub struct EmulatorNameResolver<R> {
-    fallback: R,
-    devices: Arc<DeviceTable>,
-}
-
-impl<R: DeviceResolver> EmulatorNameResolver<R> {
-    pub fn new(fallback: R, devices: Arc<DeviceTable>) -> Self {
-        EmulatorNameResolver { fallback, devices }
-    }
-
-    /// Whether `name` is one of QEMU's generated names for an unnamed region.
-    pub fn is_anonymous(name: &str) -> bool {
-        name.is_empty()
-            || name
-                .strip_prefix("anon")
-                .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_hexdigit()))
-    }
-
-    /// Resolves an access the emulator named `emulator_name` (`None` if it gave none).
-    pub fn resolve_named(
-        &self,
-        emulator_name: Option<&str>,
-        phys_addr: u64,
-        size: u8,
-    ) -> Option<Resolution> {
-        let mapped = self.fallback.resolve(phys_addr, size);
-        let name = match emulator_name {
-            Some(name) if !Self::is_anonymous(name) => name,
-            _ => return mapped,
-        };
-        if let Some(found) = mapped {
-            if self
-                .devices
-                .get(found.device)
-                .is_some_and(|device| &*device.name == name)
-            {
-                return Some(found);
-            }
-        }
-        // A named region the map does not know (no map given, or it is stale): keep
-        // the name; its base is unknown.
-        let device = self.devices.intern(name, 0, 0, DeviceKind::Device);
-        Some(Resolution { device, base: 0 })
-    }
-
-    pub fn fallback(&self) -> &R {
-        &self.fallback
     }
 }
 
@@ -282,54 +216,5 @@ mod tests {
         map.remove(u64::MAX, u64::MAX);
         assert_eq!(map.lookup(u64::MAX), None);
         assert_eq!(map.lookup(u64::MAX - 1).unwrap().device, id(3));
-    }
-
-    #[test]
-    fn anonymous_names_are_recognised() {
-        type R = EmulatorNameResolver<MemoryMap>;
-        assert!(R::is_anonymous("anon5a3c1e80"));
-        assert!(R::is_anonymous(""));
-        assert!(!R::is_anonymous("anon"));
-        assert!(!R::is_anonymous("anonymous-device"));
-        assert!(!R::is_anonymous("pl011"));
-    }
-
-    #[test]
-    fn emulator_name_wins_unless_anonymous() {
-        let devices = Arc::new(DeviceTable::new());
-        let systick = devices.intern("v7m_systick", 0xe000_e010, 0xe0, DeviceKind::Device);
-        let uart = devices.intern("pl011", 0x4000_c000, 0x1000, DeviceKind::Device);
-        let mut map = MemoryMap::new();
-        map.insert(0xe000_e010, 0xe000_e0ef, systick, 0xe000_e010);
-        map.insert(0x4000_c000, 0x4000_cfff, uart, 0x4000_c000);
-        let resolver = EmulatorNameResolver::new(map, devices.clone());
-
-        let anon = resolver
-            .resolve_named(Some("anon0a1b2c3d"), 0xe000_e018, 4)
-            .unwrap();
-        assert_eq!(
-            anon,
-            Resolution {
-                device: systick,
-                base: 0xe000_e010
-            }
-        );
-        let named = resolver
-            .resolve_named(Some("pl011"), 0x4000_c018, 4)
-            .unwrap();
-        assert_eq!(
-            named,
-            Resolution {
-                device: uart,
-                base: 0x4000_c000
-            }
-        );
-        // A name the map disagrees with is kept, with an unknown base.
-        let other = resolver
-            .resolve_named(Some("gptm"), 0x4000_c018, 4)
-            .unwrap();
-        assert_eq!(&*devices.get(other.device).unwrap().name, "gptm");
-        assert_eq!(other.base, 0);
-        assert_eq!(resolver.resolve_named(None, 0x5000_0000, 4), None);
     }
 }

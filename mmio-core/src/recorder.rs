@@ -1,18 +1,18 @@
 //! From the emulator's callback to the sinks.
 //!
-//! The callback side ([`Recorder::record`]) assigns the sequence number and appends the
-//! event to a buffer under an uncontended lock: no allocation (buffers are recycled), no
-//! formatting, no system call. Full buffers travel over a bounded queue to one writer
-//! thread that feeds the sinks, so memory is bounded by
-//! `(queue_buffers + 2) * buffer_events` events however long the run. When the writer
-//! falls behind, the callback waits instead of dropping events, and
-//! [`RecorderSummary::waits`] counts how often it did.
-//!
-//! One buffer shared by all vCPUs, rather than one per vCPU, keeps the stored order equal
-//! to `seq` order; I/O accesses are rare enough next to other memory accesses that the
-//! lock is almost never contended.
+//! The callback side ([`Recorder::record`]) takes a sequence number from one atomic
+//! counter and appends the event to its vCPU's lane: a buffer behind a lock that only
+//! that vCPU takes in the common case, so vCPUs do not serialise on one lock. Nothing
+//! is allocated once a lane's buffer exists (full buffers are swapped for recycled
+//! ones), nothing is formatted, no system call is made. Full buffers travel over a
+//! bounded queue to one writer thread, which merges the lanes back into `seq` order and
+//! feeds the sinks, so memory is bounded by about `queue_buffers + 2 * lanes` buffers
+//! however long the run. When the writer falls behind, the callback waits instead of
+//! dropping events, and [`RecorderSummary::waits`] counts how often it did.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -37,31 +37,42 @@ pub trait EventSink: Send {
     fn finish(&mut self, devices: &DeviceTable) -> Result<(), SinkError>;
 }
 
-/// An error from a sink, whatever its own error type.
+/// An error from a sink, whatever its own error type (kept as its source).
 #[derive(Debug, Error)]
 #[error(transparent)]
 pub struct SinkError(Box<dyn std::error::Error + Send + Sync>);
 
 impl SinkError {
+    /// Wraps a sink's own error.
     pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> SinkError {
         SinkError(Box::new(error))
     }
 }
 
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
+/// Why a recording did not complete.
+#[derive(Clone, Debug, Error)]
+#[non_exhaustive]
 pub enum RecorderError {
-    #[error("writing {target} failed after {events_written} events: {message}")]
+    /// A sink failed; the recording went on for the others.
+    #[error("writing {target} failed after {events_written} events")]
     Sink {
+        /// What the sink writes to.
         target: String,
+        /// Events it had been handed before it failed.
         events_written: u64,
-        message: String,
+        /// Its error (shared: a finished recorder reports it to every caller).
+        #[source]
+        source: Arc<SinkError>,
     },
+    /// The writer thread panicked (a bug in a sink).
     #[error("the recorder's writer thread panicked")]
     WriterPanicked,
-    #[error("could not start the recorder's writer thread: {0}")]
-    Spawn(String),
+    /// The writer thread could not be started.
+    #[error("could not start the recorder's writer thread")]
+    Spawn(#[source] Arc<std::io::Error>),
 }
 
+/// How the recorder buffers.
 #[derive(Clone, Debug)]
 pub struct RecorderConfig {
     /// Events per buffer handed to the writer thread.
@@ -71,6 +82,7 @@ pub struct RecorderConfig {
     /// How long a partly filled buffer may wait before the writer takes it and flushes
     /// the sinks, which bounds what a SIGKILL loses.
     pub flush_interval: Duration,
+    /// Which events to keep; the others get no `seq`.
     pub filter: Filter,
 }
 
@@ -98,6 +110,42 @@ pub struct RecorderSummary {
     pub after_finish: u64,
 }
 
+/// Lanes events are spread over by their `cpu`: vCPUs with different indexes modulo
+/// this number never share a lock.
+const LANES: usize = 16;
+
+/// The path from the emulator's callbacks to the sinks: see the module documentation.
+///
+/// ```
+/// use std::sync::Arc;
+/// use mmio_core::{Access, DeviceId, DeviceTable, EventSink, MmioEvent, Recorder, RecorderConfig, SinkError};
+///
+/// struct Count(Arc<std::sync::atomic::AtomicU64>);
+/// impl EventSink for Count {
+///     fn target(&self) -> String { "count".into() }
+///     fn write(&mut self, events: &[MmioEvent], _: &DeviceTable) -> Result<(), SinkError> {
+///         self.0.fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+///         Ok(())
+///     }
+///     fn finish(&mut self, _: &DeviceTable) -> Result<(), SinkError> { Ok(()) }
+/// }
+///
+/// let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+/// let recorder = Recorder::start(
+///     RecorderConfig::default(),
+///     Arc::new(DeviceTable::new()),
+///     vec![Box::new(Count(counted.clone()))],
+/// )?;
+/// let event = MmioEvent {
+///     seq: 0, cpu: 0, access: Access::Write, guest_pc: 0x52, phys_addr: Some(0x4000_c000),
+///     virt_addr: 0x4000_c000, offset: 0, size: 4, value: 0x48, device: DeviceId::UNKNOWN,
+///     instr_count: None,
+/// };
+/// assert!(recorder.record(event));
+/// assert_eq!(recorder.finish()?.events, 1);
+/// assert_eq!(counted.load(std::sync::atomic::Ordering::Relaxed), 1);
+/// # Ok::<(), mmio_core::RecorderError>(())
+/// ```
 pub struct Recorder {
     shared: Arc<Shared>,
     writer: Mutex<Option<JoinHandle<Result<(), RecorderError>>>>,
@@ -105,7 +153,16 @@ pub struct Recorder {
 }
 
 struct Shared {
-    producer: Mutex<Producer>,
+    lanes: [Lane; LANES],
+    /// The next `seq`; taken under the lane's lock, so a lane's buffer is in `seq`
+    /// order and every number taken is in a lane, in flight or at the writer.
+    next_seq: AtomicU64,
+    /// Buffers on their way from a lane to the queue, outside any lock.
+    in_flight: AtomicU64,
+    /// Emptied buffers for the lanes to continue with.
+    spares: Mutex<Vec<Vec<MmioEvent>>>,
+    queue: SyncSender<Message>,
+    finished: AtomicBool,
     devices: Arc<DeviceTable>,
     filter: Filter,
     buffer_events: usize,
@@ -116,12 +173,18 @@ struct Shared {
     delivered: AtomicU64,
 }
 
-struct Producer {
-    buffer: Vec<MmioEvent>,
-    next_seq: u64,
-    /// `None` once finished.
-    queue: Option<SyncSender<Vec<MmioEvent>>>,
-    spare: Receiver<Vec<MmioEvent>>,
+/// One lane's buffer, on its own cache lines so that two vCPUs' locks do not share
+/// one.
+#[repr(align(128))]
+#[derive(Default)]
+struct Lane {
+    buffer: Mutex<Vec<MmioEvent>>,
+}
+
+enum Message {
+    Events(Vec<MmioEvent>),
+    /// Every lane is closed and every buffer sent: write the rest and finish.
+    Finish,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -137,15 +200,14 @@ impl Recorder {
         sinks: Vec<Box<dyn EventSink>>,
     ) -> Result<Recorder, RecorderError> {
         let buffer_events = config.buffer_events.max(1);
-        let (queue_tx, queue_rx) = mpsc::sync_channel(config.queue_buffers.max(1));
-        let (spare_tx, spare_rx) = mpsc::sync_channel(config.queue_buffers.max(1) + 1);
+        let (queue, queue_rx) = mpsc::sync_channel(config.queue_buffers.max(1));
         let shared = Arc::new(Shared {
-            producer: Mutex::new(Producer {
-                buffer: Vec::with_capacity(buffer_events),
-                next_seq: 0,
-                queue: Some(queue_tx),
-                spare: spare_rx,
-            }),
+            lanes: Default::default(),
+            next_seq: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            spares: Mutex::new(Vec::with_capacity(config.queue_buffers.max(1) + 2 * LANES)),
+            queue,
+            finished: AtomicBool::new(false),
             devices,
             filter: config.filter,
             buffer_events,
@@ -158,13 +220,15 @@ impl Recorder {
             shared: shared.clone(),
             sinks: sinks.into_iter().map(SinkState::new).collect(),
             queue: queue_rx,
-            spare: spare_tx,
             flush_interval: config.flush_interval,
+            pending: BinaryHeap::new(),
+            next_out: 0,
+            out: Vec::with_capacity(buffer_events),
         };
         let handle = std::thread::Builder::new()
             .name("mmio-trace-writer".into())
             .spawn(move || writer.run())
-            .map_err(|e| RecorderError::Spawn(e.to_string()))?;
+            .map_err(|e| RecorderError::Spawn(Arc::new(e)))?;
         Ok(Recorder {
             shared,
             writer: Mutex::new(Some(handle)),
@@ -172,35 +236,46 @@ impl Recorder {
         })
     }
 
+    /// The device table events' `device` ids refer to.
     pub fn devices(&self) -> &Arc<DeviceTable> {
         &self.shared.devices
     }
 
     /// Records one event (its `seq` is assigned here). Returns whether it was kept.
-    /// Safe to call from any number of threads at once.
+    /// Safe to call from any number of threads at once; events with different `cpu`
+    /// values take different locks.
     pub fn record(&self, mut event: MmioEvent) -> bool {
         let shared = &*self.shared;
         if !shared.filter.is_empty() {
-            let device = if shared.filter.needs_device() {
-                shared.devices.get(event.device)
+            let kept = if shared.filter.needs_device() {
+                shared
+                    .devices
+                    .with(event.device, |device| shared.filter.matches(&event, device))
             } else {
-                None
+                shared.filter.matches(&event, None)
             };
-            if !shared.filter.matches(&event, device.as_ref()) {
+            if !kept {
                 shared.filtered_out.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
         }
-        let mut producer = lock(&shared.producer);
-        if producer.queue.is_none() {
+        let lane = &shared.lanes[event.cpu as usize % LANES];
+        let mut buffer = lock(&lane.buffer);
+        // Read under the lane's lock: `finish` closes each lane under it.
+        if shared.finished.load(Ordering::Relaxed) {
             shared.after_finish.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        event.seq = producer.next_seq;
-        producer.next_seq += 1;
-        producer.buffer.push(event);
-        if producer.buffer.len() >= shared.buffer_events {
-            producer.hand_over(shared);
+        if buffer.capacity() == 0 {
+            // This lane's first event: its buffer is made once.
+            buffer.reserve_exact(shared.buffer_events);
+        }
+        event.seq = shared.next_seq.fetch_add(1, Ordering::Relaxed);
+        buffer.push(event);
+        if buffer.len() >= shared.buffer_events {
+            let full = shared.swap_out(&mut buffer);
+            drop(buffer);
+            shared.send(full);
         }
         true
     }
@@ -216,47 +291,68 @@ impl Recorder {
                 ..summary
             });
         }
-        let events = {
-            let mut producer = lock(&self.shared.producer);
-            producer.hand_over(&self.shared);
-            producer.queue = None;
-            producer.next_seq
-        };
-        let written = match lock(&self.writer).take().map(JoinHandle::join) {
+        let shared = &*self.shared;
+        for lane in &shared.lanes {
+            let mut buffer = lock(&lane.buffer);
+            shared.finished.store(true, Ordering::Relaxed);
+            if !buffer.is_empty() {
+                let rest = std::mem::take(&mut *buffer);
+                shared.in_flight.fetch_add(1, Ordering::SeqCst);
+                drop(buffer);
+                shared.send(rest);
+            }
+        }
+        // A callback may have swapped out a full buffer just before its lane closed:
+        // it must reach the writer before `Finish` does.
+        while shared.in_flight.load(Ordering::SeqCst) > 0 {
+            std::thread::yield_now();
+        }
+        let events = shared.next_seq.load(Ordering::SeqCst);
+        let mut writer = lock(&self.writer);
+        if writer.is_some() {
+            // The writer only stops on `Finish`, so it is there to receive it.
+            let _ = shared.queue.send(Message::Finish);
+        }
+        let written = match writer.take().map(JoinHandle::join) {
             Some(Ok(result)) => result,
             Some(Err(_)) => Err(RecorderError::WriterPanicked),
             None => Ok(()),
         };
         let result = written.map(|()| RecorderSummary {
             events,
-            filtered_out: self.shared.filtered_out.load(Ordering::Relaxed),
-            waits: self.shared.waits.load(Ordering::Relaxed),
-            after_finish: self.shared.after_finish.load(Ordering::Relaxed),
+            filtered_out: shared.filtered_out.load(Ordering::Relaxed),
+            waits: shared.waits.load(Ordering::Relaxed),
+            after_finish: shared.after_finish.load(Ordering::Relaxed),
         });
         *outcome = Some(result.clone());
         result
     }
 
-    /// Hands the partly filled buffer to the writer and waits until the sinks have been
-    /// given every event recorded so far (for in-process consumers such as the PANDA
-    /// plugin's C API). Not for the emulator's hot path.
+    /// Hands every partly filled buffer to the writer and waits until the sinks have
+    /// been given every event recorded so far (for in-process consumers such as the
+    /// PANDA plugin's C API). Not for the emulator's hot path.
     pub fn flush(&self) {
-        let target = {
-            let mut producer = lock(&self.shared.producer);
-            producer.hand_over(&self.shared);
-            if producer.queue.is_none() {
+        let shared = &*self.shared;
+        let target = shared.next_seq.load(Ordering::SeqCst);
+        for lane in &shared.lanes {
+            let mut buffer = lock(&lane.buffer);
+            if shared.finished.load(Ordering::Relaxed) {
                 return;
             }
-            producer.next_seq
-        };
-        while self.shared.delivered.load(Ordering::Acquire) < target {
+            if !buffer.is_empty() {
+                let partial = shared.swap_out(&mut buffer);
+                drop(buffer);
+                shared.send(partial);
+            }
+        }
+        while shared.delivered.load(Ordering::Acquire) < target {
             std::thread::sleep(Duration::from_micros(200));
         }
     }
 
     /// Events recorded so far.
     pub fn events_recorded(&self) -> u64 {
-        lock(&self.shared.producer).next_seq
+        self.shared.next_seq.load(Ordering::Relaxed)
     }
 }
 
@@ -268,30 +364,29 @@ impl Drop for Recorder {
     }
 }
 
-impl Producer {
-    /// Sends the current buffer to the writer (waiting if its queue is full) and
-    /// continues with a recycled one.
-    fn hand_over(&mut self, shared: &Shared) {
-        if self.buffer.is_empty() {
-            return;
-        }
-        let Some(queue) = self.queue.as_ref() else {
-            return;
-        };
-        let next = self
-            .spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(shared.buffer_events));
-        let full = std::mem::replace(&mut self.buffer, next);
-        match queue.try_send(full) {
+impl Shared {
+    /// Takes a lane's events, leaving it a recycled buffer (a new one only while the
+    /// writer has returned none yet), and counts them as in flight until [`send`].
+    fn swap_out(&self, buffer: &mut Vec<MmioEvent>) -> Vec<MmioEvent> {
+        let next = lock(&self.spares)
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.buffer_events));
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        std::mem::replace(buffer, next)
+    }
+
+    /// Sends a buffer taken by [`swap_out`] to the writer, waiting if its queue is full.
+    fn send(&self, events: Vec<MmioEvent>) {
+        match self.queue.try_send(Message::Events(events)) {
             Ok(()) => {}
-            Err(TrySendError::Full(full)) => {
-                shared.waits.fetch_add(1, Ordering::Relaxed);
-                // The writer only stops after `queue` is dropped, so this cannot fail.
-                let _ = queue.send(full);
+            Err(TrySendError::Full(message)) => {
+                self.waits.fetch_add(1, Ordering::Relaxed);
+                // The writer stops only on `Finish`, sent after every buffer in flight.
+                let _ = self.queue.send(message);
             }
             Err(TrySendError::Disconnected(_)) => {}
         }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -326,9 +421,12 @@ impl SinkState {
                 let error = RecorderError::Sink {
                     target: self.sink.target(),
                     events_written: self.events_written,
-                    message: error.to_string(),
+                    source: Arc::new(error),
                 };
-                tracing::error!("{error}; the emulator goes on, further events for it are dropped");
+                tracing::error!(
+                    "{}; the emulator goes on, further events for it are dropped",
+                    crate::ErrorChain(&error)
+                );
                 first_error.get_or_insert(error);
                 false
             }
@@ -336,12 +434,49 @@ impl SinkState {
     }
 }
 
+/// A received buffer not yet written, ordered by the `seq` of its next event.
+struct Pending {
+    events: Vec<MmioEvent>,
+    next: usize,
+}
+
+impl Pending {
+    fn next_seq(&self) -> u64 {
+        self.events[self.next].seq
+    }
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.next_seq() == other.next_seq()
+    }
+}
+
+impl Eq for Pending {}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.next_seq().cmp(&other.next_seq())
+    }
+}
+
 struct Writer {
     shared: Arc<Shared>,
     sinks: Vec<SinkState>,
-    queue: Receiver<Vec<MmioEvent>>,
-    spare: SyncSender<Vec<MmioEvent>>,
+    queue: Receiver<Message>,
     flush_interval: Duration,
+    /// Buffers received, smallest next `seq` first.
+    pending: BinaryHeap<Reverse<Pending>>,
+    /// The `seq` the sinks get next.
+    next_out: u64,
+    /// The batch being gathered for the sinks, in `seq` order.
+    out: Vec<MmioEvent>,
 }
 
 impl Writer {
@@ -349,11 +484,34 @@ impl Writer {
         let mut first_error = None;
         loop {
             match self.queue.recv_timeout(self.flush_interval) {
-                Ok(batch) => self.write(batch, &mut first_error),
-                Err(RecvTimeoutError::Timeout) => self.flush_idle(&mut first_error),
+                Ok(Message::Events(events)) => {
+                    self.receive(events);
+                    self.write_ready(&mut first_error);
+                    if !self.pending.is_empty() {
+                        // The next `seq` is still in a lane: fetch the lanes' events
+                        // rather than let the others' pile up.
+                        self.take_lanes();
+                        self.write_ready(&mut first_error);
+                    }
+                }
+                Ok(Message::Finish) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    // The guest has been quiet: write what the lanes hold and flush,
+                    // so a killed emulator loses at most that much.
+                    self.take_lanes();
+                    self.write_ready(&mut first_error);
+                    for sink in &mut self.sinks {
+                        sink.attempt(&mut first_error, |s| s.flush());
+                    }
+                }
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
+        // Whatever the queue still holds came before `Finish`.
+        while let Ok(Message::Events(events)) = self.queue.try_recv() {
+            self.receive(events);
+        }
+        self.write_ready(&mut first_error);
         let devices = self.shared.devices.clone();
         for sink in &mut self.sinks {
             sink.attempt(&mut first_error, |s| s.finish(&devices));
@@ -361,36 +519,81 @@ impl Writer {
         first_error.map_or(Ok(()), Err)
     }
 
-    fn write(&mut self, mut batch: Vec<MmioEvent>, first_error: &mut Option<RecorderError>) {
+    fn receive(&mut self, events: Vec<MmioEvent>) {
+        if events.is_empty() {
+            self.recycle(events);
+        } else {
+            self.pending.push(Reverse(Pending { events, next: 0 }));
+        }
+    }
+
+    /// Takes the partly filled buffers of the lanes, leaving them recycled ones (made
+    /// here, on the writer's thread, if none is free). Never waits for a lane whose
+    /// callback holds its lock.
+    fn take_lanes(&mut self) {
+        for lane in &self.shared.lanes {
+            let Ok(mut buffer) = lane.buffer.try_lock() else {
+                continue;
+            };
+            if buffer.is_empty() {
+                continue;
+            }
+            let next = lock(&self.shared.spares)
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(self.shared.buffer_events));
+            let events = std::mem::replace(&mut *buffer, next);
+            drop(buffer);
+            self.pending.push(Reverse(Pending { events, next: 0 }));
+        }
+    }
+
+    /// Writes the events that continue the `seq` order without a gap.
+    fn write_ready(&mut self, first_error: &mut Option<RecorderError>) {
+        while let Some(Reverse(mut top)) = self.pending.pop() {
+            if top.next_seq() != self.next_out {
+                self.pending.push(Reverse(top));
+                break;
+            }
+            // Take the run of consecutive numbers this buffer holds.
+            while top.next < top.events.len() && top.events[top.next].seq == self.next_out {
+                self.out.push(top.events[top.next]);
+                top.next += 1;
+                self.next_out += 1;
+                if self.out.len() >= self.shared.buffer_events {
+                    self.write_out(first_error);
+                }
+            }
+            if top.next < top.events.len() {
+                self.pending.push(Reverse(top));
+            } else {
+                self.recycle(top.events);
+            }
+        }
+        self.write_out(first_error);
+    }
+
+    fn write_out(&mut self, first_error: &mut Option<RecorderError>) {
+        if self.out.is_empty() {
+            return;
+        }
         let devices = &self.shared.devices;
+        let batch = &self.out;
         for sink in &mut self.sinks {
-            if sink.attempt(first_error, |s| s.write(&batch, devices)) {
+            if sink.attempt(first_error, |s| s.write(batch, devices)) {
                 sink.events_written += batch.len() as u64;
             }
         }
         self.shared
             .delivered
             .fetch_add(batch.len() as u64, Ordering::Release);
-        batch.clear();
-        let _ = self.spare.try_send(batch);
+        self.out.clear();
     }
 
-    /// The guest has been quiet for `flush_interval`: take the partly filled buffer
-    /// and flush the sinks, so a killed emulator loses at most that much.
-    fn flush_idle(&mut self, first_error: &mut Option<RecorderError>) {
-        // A callback holding the lock may be waiting for this thread (queue full):
-        // never block on it here.
-        let pending = match self.shared.producer.try_lock() {
-            Ok(mut producer) if !producer.buffer.is_empty() => {
-                Some(std::mem::take(&mut producer.buffer))
-            }
-            _ => None,
-        };
-        if let Some(batch) = pending {
-            self.write(batch, first_error);
-        }
-        for sink in &mut self.sinks {
-            sink.attempt(first_error, |s| s.flush());
+    fn recycle(&self, mut events: Vec<MmioEvent>) {
+        events.clear();
+        let mut spares = lock(&self.shared.spares);
+        if spares.len() < spares.capacity() {
+            spares.push(events);
         }
     }
 }

@@ -6,7 +6,7 @@ use thiserror::Error;
 pub enum ExportError {
     #[error("{}: unsupported trace file extension (use {})", path.display(), crate::Format::SUPPORTED)]
     UnsupportedExtension { path: PathBuf },
-    #[error("{}: {action}: {source}", path.display())]
+    #[error("{}: {action}", path.display())]
     Io {
         path: PathBuf,
         action: &'static str,

@@ -28,6 +28,7 @@ use mmio_core::EventSink;
 
 pub use error::ExportError;
 pub use info::TraceInfo;
+pub use panda_json::NO_DEVICE;
 pub use parquet_format::{default_recovery_output, recover_parquet, RecoverySummary};
 pub use reader::{open_trace, TraceReader};
 

@@ -1,34 +1,30 @@
 //! The PANDA plugin's callback path, driven in-process the way `mmio_after_read` /
 //! `mmio_before_write` drive it (without PANDA): device resolution in the listener's
 //! map, the RAM/ROM decision, recording into a Parquet trace, and the C event handed
-//! to `on_mmio_event` consumers.
+//! to an `on_mmio_event` subscriber.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mmio_core::Access;
 use mmio_export::TraceInfo;
-use panda_mmio_trace::{mmio_event_t, PandaAccess, PandaArgs, RegionInfo, Tracer};
+use mmio_frontend::region::{RegionFlags, Section};
+use panda_mmio_trace::{mmio_event_t, ppp_add_cb_on_mmio_event, PandaAccess, PandaTracer};
 
 /// A Cortex-A board's worth of regions: RAM, flash, and a row of 4 KiB devices.
-fn tracer(out: &std::path::Path) -> Tracer {
-    let args = PandaArgs::parse(&[("out_log", out.to_str().expect("utf-8 path"))])
+fn tracer(out: &std::path::Path) -> PandaTracer {
+    let args = panda_mmio_trace::args::parse(&[("out_log", out.to_str().expect("utf-8 path"))])
         .expect("arguments parse");
-    let tracer = Tracer::start(&args, TraceInfo::default()).expect("tracer starts");
-    let region = |name: &str, first: u64, size: u64, ram: bool| RegionInfo {
-        name: Some(name.to_string()),
-        first,
-        size,
-        offset_within_region: 0,
-        ram,
-        rom_device: false,
-        readonly: false,
-        priority: 0,
+    let tracer = PandaTracer::start(&args, TraceInfo::default()).expect("tracer starts");
+    let space = tracer.tracer().space();
+    let region = |name: &str, first: u64, size: u64, ram: bool| {
+        let flags = RegionFlags {
+            ram,
+            ..RegionFlags::default()
+        };
+        Section::from_listener(Some(name.to_string()), first, size, 0, flags)
+            .expect("regions are not empty")
     };
-    tracer
-        .map()
-        .add(&region("vexpress.highmem", 0x6000_0000, 0x1000_0000, true));
-    tracer
-        .map()
-        .add(&region("vexpress.flash0", 0x4000_0000, 0x400_0000, true));
+    space.add(&region("vexpress.highmem", 0x6000_0000, 0x1000_0000, true));
+    space.add(&region("vexpress.flash0", 0x4000_0000, 0x400_0000, true));
     for (index, name) in ["arm-sysctl", "sp810", "pl041", "pl181", "pl050", "pl050"]
         .iter()
         .chain(&[
@@ -36,7 +32,7 @@ fn tracer(out: &std::path::Path) -> Tracer {
         ])
         .enumerate()
     {
-        tracer.map().add(&region(
+        space.add(&region(
             name,
             0x1000_0000 + 0x1000 * index as u64,
             0x1000,
@@ -82,6 +78,10 @@ mod outside_panda {
     );
 }
 
+extern "C" fn subscriber(event: *const mmio_event_t) {
+    std::hint::black_box(event);
+}
+
 fn callback(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let tracer = tracer(&dir.path().join("bench.parquet"));
@@ -91,8 +91,7 @@ fn callback(c: &mut Criterion) {
     group.bench_function("uart_write_recorded", |b| {
         b.iter(|| {
             n += 1;
-            let event = tracer.on_access(&access(0x1000_6000, n));
-            event.map(|event| mmio_event_t::new(&event, tracer.devices()))
+            tracer.on_access(&access(0x1000_6000, n))
         })
     });
     group.bench_function("ram_write_skipped", |b| {
@@ -101,8 +100,15 @@ fn callback(c: &mut Criterion) {
             tracer.on_access(&access(0x6000_4000, n))
         })
     });
+    ppp_add_cb_on_mmio_event(subscriber);
+    group.bench_function("uart_write_recorded_with_a_ppp_subscriber", |b| {
+        b.iter(|| {
+            n += 1;
+            tracer.on_access(&access(0x1000_6000, n))
+        })
+    });
     group.finish();
-    tracer.finish().expect("trace finishes");
+    tracer.tracer().finish().expect("trace finishes");
 }
 
 criterion_group!(benches, callback);

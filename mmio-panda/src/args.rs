@@ -1,116 +1,93 @@
-//! `-panda mmio_trace:out_log=FILE,retain=BOOL,devices=…,ranges=…,access=…,kinds=…`
+//! `-panda mmio_trace:out_log=FILE,retain=BOOL,devices=…,ranges=…,access=…,kinds=…`:
+//! the arguments of every front end ([`mmio_frontend::args`]) and `retain`.
 
-use std::path::PathBuf;
+use mmio_frontend::args::{switch, ArgsError, FrontEndArgs};
 
-use mmio_core::{Filter, FilterError};
-use thiserror::Error;
+/// The plugin's arguments.
+pub type PandaArgs = mmio_frontend::args::PluginArgs<PandaOptions>;
 
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum ArgsError {
-    #[error("unknown argument {key:?} (expected out_log, retain, devices, ranges, access, kinds)")]
-    UnknownKey { key: String },
-    #[error("retain={value}: expected true or false")]
-    BadRetain { value: String },
-    #[error("nothing to do: no out_log=FILE and retain=false")]
-    NoOutput,
-    #[error(transparent)]
-    Filter(#[from] FilterError),
-}
-
+/// The arguments only the PANDA plugin takes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PandaArgs {
-    /// Trace file; its extension picks the format.
-    pub out_log: Option<PathBuf>,
-    /// Keep every event in memory for `get_mmio_events`. Default: on without
-    /// `out_log` (the API is then the only consumer), off with it (memory stays bounded).
-    pub retain: bool,
-    pub filter: Filter,
+pub struct PandaOptions {
+    /// Keep every event in memory for `get_mmio_events`: `retain=` as given.
+    retain: Option<bool>,
 }
 
-impl PandaArgs {
-    pub fn parse<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Result<PandaArgs, ArgsError> {
-        let mut out_log = None;
-        let mut retain = None;
-        let mut filter = Filter::default();
-        for (key, value) in pairs {
-            let (key, value) = (key.as_ref(), value.as_ref());
-            match key {
-                "out_log" if !value.is_empty() => out_log = Some(PathBuf::from(value)),
-                "out_log" => out_log = None,
-                "retain" => {
-                    retain = Some(match value {
-                        "true" | "1" | "yes" | "on" => true,
-                        "false" | "0" | "no" | "off" => false,
-                        _ => {
-                            return Err(ArgsError::BadRetain {
-                                value: value.to_string(),
-                            })
-                        }
-                    })
-                }
-                _ => {
-                    if !filter.set(key, value)? {
-                        return Err(ArgsError::UnknownKey {
-                            key: key.to_string(),
-                        });
-                    }
-                }
-            }
+impl FrontEndArgs for PandaOptions {
+    const KEYS: &'static [&'static str] = &["retain"];
+
+    fn set(&mut self, key: &str, value: &str) -> Result<bool, ArgsError> {
+        if key != "retain" {
+            return Ok(false);
         }
-        let retain = retain.unwrap_or(out_log.is_none());
-        if out_log.is_none() && !retain {
-            return Err(ArgsError::NoOutput);
-        }
-        Ok(PandaArgs {
-            out_log,
-            retain,
-            filter,
-        })
+        self.retain = Some(switch(key, value)?);
+        Ok(true)
     }
+}
+
+/// Parses the arguments PANDA passes.
+pub fn parse<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Result<PandaArgs, ArgsError> {
+    let args = PandaArgs::parse(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
+    if !retains(&args) && args.out_log.is_none() {
+        return Err(ArgsError::Unusable(
+            "nothing to do: no out_log=FILE and retain=false",
+        ));
+    }
+    Ok(args)
+}
+
+/// Whether events are kept for `get_mmio_events`: as `retain=` says; by default on
+/// without `out_log` (the API is then the only consumer) and off with it (memory stays
+/// bounded).
+pub fn retains(args: &PandaArgs) -> bool {
+    args.own.retain.unwrap_or(args.out_log.is_none())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
+    use mmio_core::Filter;
+
     use super::*;
 
     #[test]
     fn retention_defaults_follow_out_log() {
-        let with_file = PandaArgs::parse(&[("out_log", "t.parquet")]).unwrap();
+        let with_file = parse(&[("out_log", "t.parquet")]).unwrap();
         assert_eq!(with_file.out_log, Some(PathBuf::from("t.parquet")));
-        assert!(!with_file.retain);
-        let api_only = PandaArgs::parse::<&str, &str>(&[]).unwrap();
+        assert!(!retains(&with_file));
+        let api_only = parse::<&str, &str>(&[]).unwrap();
         assert_eq!(api_only.out_log, None);
-        assert!(api_only.retain);
-        let both = PandaArgs::parse(&[("out_log", "t.jsonl"), ("retain", "true")]).unwrap();
-        assert!(both.retain);
+        assert!(retains(&api_only));
+        let both = parse(&[("out_log", "t.jsonl"), ("retain", "true")]).unwrap();
+        assert!(retains(&both));
+        // The same spellings as the QEMU plugin's switches.
+        assert!(retains(
+            &parse(&[("out_log", "t.jsonl"), ("retain", "on")]).unwrap()
+        ));
     }
 
     #[test]
     fn filters_and_errors() {
-        let args =
-            PandaArgs::parse(&[("out_log", "t.json"), ("devices", "pl011+v7m_systick")]).unwrap();
+        let args = parse(&[("out_log", "t.json"), ("devices", "pl011+v7m_systick")]).unwrap();
         assert_eq!(
             args.filter,
             Filter::parse("devices=pl011+v7m_systick").unwrap()
         );
         assert_eq!(
-            PandaArgs::parse(&[("colour", "red")]).unwrap_err().to_string(),
+            parse(&[("colour", "red")]).unwrap_err().to_string(),
             "unknown argument \"colour\" (expected out_log, retain, devices, ranges, access, kinds)"
         );
         assert_eq!(
-            PandaArgs::parse(&[("retain", "maybe")])
-                .unwrap_err()
-                .to_string(),
-            "retain=maybe: expected true or false"
+            parse(&[("retain", "maybe")]).unwrap_err().to_string(),
+            "retain=maybe: expected on or off"
         );
         assert_eq!(
-            PandaArgs::parse(&[("retain", "false")]).unwrap_err(),
-            ArgsError::NoOutput
+            parse(&[("retain", "false")]).unwrap_err().to_string(),
+            "nothing to do: no out_log=FILE and retain=false"
         );
         assert_eq!(
-            PandaArgs::parse(&[("access", "x")])
-                .unwrap_err()
-                .to_string(),
+            parse(&[("access", "x")]).unwrap_err().to_string(),
             "access=x: expected r, w or rw"
         );
     }

@@ -1,17 +1,17 @@
-//! The C API of `include/mmio_trace.h`: `get_mmio_events` / `free_mmio_events`, and
-//! the event layout shared with the PPP callback.
+//! The C API of `include/mmio_trace.h`: `get_mmio_events` / `free_mmio_events`, the
+//! `on_mmio_event` PPP callback, and the event layout they share.
 
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, RwLock};
 
 use mmio_core::{DeviceId, DeviceTable, EventSink, MmioEvent, SinkError};
 use panda::prelude::target_ptr_t;
 
-use crate::Tracer;
+use crate::PandaTracer;
 
-/// The one tracer of the loaded plugin, for the exported functions.
-pub(crate) static TRACER: OnceLock<Tracer> = OnceLock::new();
+/// The one recording of the loaded plugin, for the exported functions.
+pub(crate) static TRACER: OnceLock<PandaTracer> = OnceLock::new();
 
 /// `mmio_event_t` of `include/mmio_trace.h`; the upstream plugin's field order.
 #[allow(non_camel_case_types)]
@@ -27,17 +27,26 @@ pub struct mmio_event_t {
     pub dev_name: *const c_char,
 }
 
-const NO_DEVICE: &CStr = c"[NONE]";
+/// The upstream plugin's name for "no device", as a C string.
+static NO_DEVICE: LazyLock<CString> =
+    LazyLock::new(|| CString::new(mmio_export::NO_DEVICE).unwrap_or_default());
 
 /// C strings of device names, indexed by `DeviceId`. Entries are never removed, so a
 /// `dev_name` handed out stays valid until the plugin unloads.
-static NAMES: Mutex<Vec<CString>> = Mutex::new(Vec::new());
+static NAMES: RwLock<Vec<CString>> = RwLock::new(Vec::new());
 
 fn device_name(id: DeviceId, devices: &DeviceTable) -> *const c_char {
     if id.is_absent() {
         return NO_DEVICE.as_ptr();
     }
-    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(name) = NAMES
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(id.0 as usize)
+    {
+        return name.as_ptr();
+    }
+    let mut names = NAMES.write().unwrap_or_else(|p| p.into_inner());
     while names.len() <= id.0 as usize {
         let next = DeviceId(names.len() as u32);
         let name = devices
@@ -52,6 +61,7 @@ fn device_name(id: DeviceId, devices: &DeviceTable) -> *const c_char {
 }
 
 impl mmio_event_t {
+    /// The C view of `event`.
     pub fn new(event: &MmioEvent, devices: &DeviceTable) -> mmio_event_t {
         mmio_event_t {
             access_type: event.access.as_str().as_bytes()[0] as c_char,
@@ -66,6 +76,95 @@ impl mmio_event_t {
     }
 }
 
+/// `on_mmio_event` subscribers, as PANDA's `PPP_REG_CB` adds them: a function, with
+/// the context it is called with when added through the `_with_context` variant.
+#[derive(Clone, Copy)]
+enum Subscriber {
+    Plain(OnMmioEvent),
+    WithContext(OnMmioEventWithContext, usize),
+}
+
+impl Subscriber {
+    /// What removal compares: the function's address as the C side passed it (and the
+    /// context), as PANDA's own PPP does.
+    fn key(&self) -> (bool, usize, usize) {
+        match *self {
+            Subscriber::Plain(callback) => (false, callback as usize, 0),
+            Subscriber::WithContext(callback, context) => (true, callback as usize, context),
+        }
+    }
+}
+
+/// `PPP_CB_TYPEDEF(void, on_mmio_event, const mmio_event_t *event)`.
+pub type OnMmioEvent = extern "C" fn(*const mmio_event_t);
+/// The same, with the context pointer given at registration.
+pub type OnMmioEventWithContext = extern "C" fn(*mut c_void, *const mmio_event_t);
+
+static SUBSCRIBERS: RwLock<Vec<Subscriber>> = RwLock::new(Vec::new());
+/// `SUBSCRIBERS.len()`, read without a lock on every event.
+static SUBSCRIBED: AtomicUsize = AtomicUsize::new(0);
+
+fn subscribe(subscriber: Subscriber) {
+    let mut subscribers = SUBSCRIBERS.write().unwrap_or_else(|p| p.into_inner());
+    subscribers.push(subscriber);
+    SUBSCRIBED.store(subscribers.len(), Ordering::SeqCst);
+}
+
+fn unsubscribe(subscriber: Subscriber) -> bool {
+    let mut subscribers = SUBSCRIBERS.write().unwrap_or_else(|p| p.into_inner());
+    let before = subscribers.len();
+    subscribers.retain(|s| s.key() != subscriber.key());
+    SUBSCRIBED.store(subscribers.len(), Ordering::SeqCst);
+    subscribers.len() != before
+}
+
+/// Hands `event` to every `on_mmio_event` subscriber; builds nothing when there is
+/// none.
+pub fn notify_subscribers(event: &MmioEvent, devices: &DeviceTable) {
+    if SUBSCRIBED.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let c_event = mmio_event_t::new(event, devices);
+    for subscriber in SUBSCRIBERS.read().unwrap_or_else(|p| p.into_inner()).iter() {
+        match *subscriber {
+            Subscriber::Plain(callback) => callback(&c_event),
+            Subscriber::WithContext(callback, context) => {
+                callback(context as *mut c_void, &c_event)
+            }
+        }
+    }
+}
+
+/// `PPP_REG_CB("mmio_trace", on_mmio_event, callback)`.
+#[no_mangle]
+pub extern "C" fn ppp_add_cb_on_mmio_event(callback: OnMmioEvent) {
+    subscribe(Subscriber::Plain(callback));
+}
+
+/// `PPP_REG_CB_WITH_CONTEXT("mmio_trace", on_mmio_event, callback, context)`.
+#[no_mangle]
+pub extern "C" fn ppp_add_cb_on_mmio_event_with_context(
+    callback: OnMmioEventWithContext,
+    context: *mut c_void,
+) {
+    subscribe(Subscriber::WithContext(callback, context as usize));
+}
+
+/// `PPP_REMOVE_CB("mmio_trace", on_mmio_event, callback)`: whether it was there.
+#[no_mangle]
+pub extern "C" fn ppp_remove_cb_on_mmio_event(callback: OnMmioEvent) -> bool {
+    unsubscribe(Subscriber::Plain(callback))
+}
+
+/// `PPP_REMOVE_CB_WITH_CONTEXT(...)`: whether it was there.
+#[no_mangle]
+pub extern "C" fn ppp_remove_cb_on_mmio_event_with_context(
+    callback: OnMmioEventWithContext,
+    context: *mut c_void,
+) -> bool {
+    unsubscribe(Subscriber::WithContext(callback, context as usize))
+}
+
 /// Every event recorded, kept for `get_mmio_events` (argument `retain`).
 #[derive(Default)]
 pub struct Retention {
@@ -73,19 +172,23 @@ pub struct Retention {
 }
 
 impl Retention {
+    /// The sink that fills this copy.
     pub fn sink(self: &Arc<Self>) -> RetentionSink {
         RetentionSink(self.clone())
     }
 
+    /// Events kept.
     pub fn len(&self) -> usize {
         self.events.lock().map_or(0, |e| e.len())
     }
 
+    /// Whether nothing is kept yet.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
 
+/// The sink filling a [`Retention`].
 pub struct RetentionSink(Arc<Retention>);
 
 impl EventSink for RetentionSink {
@@ -118,7 +221,10 @@ static TOLD_ABOUT_RETAIN: AtomicBool = AtomicBool::new(false);
 ///
 /// # Safety
 /// `count` must be NULL or point to writable memory for one `int`.
-pub(crate) unsafe fn events_of(tracer: Option<&Tracer>, count: *mut c_int) -> *mut mmio_event_t {
+pub(crate) unsafe fn events_of(
+    tracer: Option<&PandaTracer>,
+    count: *mut c_int,
+) -> *mut mmio_event_t {
     let set_count = |n: c_int| {
         if !count.is_null() {
             // SAFETY: the caller passes a valid `int *` (or NULL, checked).
@@ -134,6 +240,7 @@ pub(crate) unsafe fn events_of(tracer: Option<&Tracer>, count: *mut c_int) -> *m
         set_count(0);
         return std::ptr::null_mut();
     };
+    let tracer = tracer.tracer();
     tracer.recorder().flush();
     let events = retention.events.lock().unwrap_or_else(|p| p.into_inner());
     let n = events.len().min(c_int::MAX as usize);
@@ -182,13 +289,14 @@ pub unsafe extern "C" fn free_mmio_events(events: *mut mmio_event_t) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::tests::{access, lm3s_tracer};
-    use crate::PandaArgs;
+    use crate::args::parse;
+    use crate::recording::tests::{access, lm3s_tracer};
+    use std::ffi::CStr;
     use std::process::Command;
 
     #[test]
     fn the_api_returns_every_event_with_stable_names() {
-        let tracer = lm3s_tracer(&PandaArgs::parse::<&str, &str>(&[]).unwrap());
+        let tracer = lm3s_tracer(&parse::<&str, &str>(&[]).unwrap());
         tracer.on_access(&access(0x4000_c000, 0, 0x48));
         tracer.on_access(&access(0xe000_e018, 8, 0x1_0005));
         tracer.on_access(&access(0x6000_0000, 0x40, 7));
@@ -227,14 +335,60 @@ mod tests {
         );
         // SAFETY: returned by events_of, freed once.
         unsafe { free_mmio_events(array) };
-        tracer.finish().unwrap();
+        tracer.tracer().finish().unwrap();
+    }
+
+    /// What `on_event` saw from this test's PC (other tests record in parallel).
+    static SEEN: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
+    const PPP_TEST_PC: u64 = 0x7770;
+
+    extern "C" fn on_event(event: *const mmio_event_t) {
+        // SAFETY: the plugin passes a live event whose name is a C string.
+        let (pc, value, name) = unsafe {
+            (
+                (*event).pc,
+                (*event).value,
+                CStr::from_ptr((*event).dev_name),
+            )
+        };
+        if pc == PPP_TEST_PC {
+            SEEN.lock()
+                .unwrap()
+                .push((value, name.to_string_lossy().into_owned()));
+        }
+    }
+
+    /// `PPP_REG_CB("mmio_trace", on_mmio_event, on_event)` and its removal, as PANDA's
+    /// macros call the exported functions.
+    #[test]
+    fn ppp_subscribers_get_each_event_as_it_is_recorded() {
+        let tracer = lm3s_tracer(&parse::<&str, &str>(&[]).unwrap());
+        let access = |vaddr, offset, value| crate::PandaAccess {
+            pc: PPP_TEST_PC,
+            ..access(vaddr, offset, value)
+        };
+        tracer.on_access(&access(0x4000_c000, 0, 0x48));
+        ppp_add_cb_on_mmio_event(on_event);
+        tracer.on_access(&access(0x4000_c000, 0, 0x69));
+        tracer.on_access(&access(0x2000_0000, 0, 0x1)); // RAM: not an event
+        tracer.on_access(&access(0xe000_e018, 8, 0x5));
+        assert!(ppp_remove_cb_on_mmio_event(on_event));
+        assert!(!ppp_remove_cb_on_mmio_event(on_event));
+        tracer.on_access(&access(0x4000_c000, 0, 0xa));
+        assert_eq!(
+            *SEEN.lock().unwrap(),
+            [
+                (0x69, "pl011".to_string()),
+                (0x5, "v7m_systick".to_string())
+            ]
+        );
+        tracer.tracer().finish().unwrap();
     }
 
     #[test]
     fn without_retention_the_api_returns_null() {
         let dir = tempfile::tempdir().unwrap();
-        let args =
-            PandaArgs::parse(&[("out_log", dir.path().join("t.jsonl").to_str().unwrap())]).unwrap();
+        let args = parse(&[("out_log", dir.path().join("t.jsonl").to_str().unwrap())]).unwrap();
         let tracer = lm3s_tracer(&args);
         tracer.on_access(&access(0x4000_c000, 0, 0x48));
         let mut count: c_int = -1;
@@ -245,7 +399,7 @@ mod tests {
         // And before the plugin is loaded at all.
         // SAFETY: NULL count is allowed.
         assert!(unsafe { get_mmio_events(std::ptr::null_mut()) }.is_null());
-        tracer.finish().unwrap();
+        tracer.tracer().finish().unwrap();
     }
 
     /// The header's struct has the layout of `mmio_event_t`, checked with a C compiler.

@@ -10,17 +10,19 @@
 //! mmio-export format, and exports an unmangled, `malloc`-based C API
 //! (`include/mmio_trace.h`) plus a PPP callback.
 //!
-//! Everything PANDA-independent (arguments, address and device decisions, the C API's
-//! retention) is in modules tested without PANDA; `plugin` is the thin FFI glue.
+//! The decisions are [`mmio_frontend`]'s, shared with the QEMU plugin; this crate
+//! adds PANDA's own arguments, the C API and the FFI glue (`plugin`).
 
-mod access;
-mod args;
+pub mod args;
 mod c_api;
 #[cfg(not(test))]
 mod plugin;
-mod regions;
+mod recording;
 
-pub use access::{AccessDecision, PandaAccess, Tracer};
-pub use args::{ArgsError, PandaArgs};
-pub use c_api::{free_mmio_events, get_mmio_events, mmio_event_t, Retention};
-pub use regions::{Lookup, RegionInfo, SharedMap};
+pub use c_api::{
+    free_mmio_events, get_mmio_events, mmio_event_t, notify_subscribers, ppp_add_cb_on_mmio_event,
+    ppp_add_cb_on_mmio_event_with_context, ppp_remove_cb_on_mmio_event,
+    ppp_remove_cb_on_mmio_event_with_context, OnMmioEvent, OnMmioEventWithContext, Retention,
+    RetentionSink,
+};
+pub use recording::{PandaAccess, PandaTracer};

@@ -1,34 +1,24 @@
-//! The FFI glue with PANDA: arguments, callbacks, the memory listener, the PPP
-//! callback. Every decision is made in the tested modules.
+//! The FFI glue with PANDA: arguments, callbacks, the memory listener. Every decision
+//! is made in tested code ([`mmio_frontend`], the crate's other modules).
 
 use std::ffi::{c_char, CStr};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use mmio_core::Access;
 use mmio_export::TraceInfo;
+use mmio_frontend::region::{RegionFlags, Section};
+use mmio_frontend::tracer::on_fresh_thread;
+use mmio_frontend::ErrorChain;
 use panda::prelude::*;
 use panda::sys::{
     cpu_get_address_space, memory_listener_register, memory_listener_unregister, MemoryListener,
     MemoryRegionSection,
 };
 
-use crate::c_api::{mmio_event_t, TRACER};
-use crate::{PandaAccess, PandaArgs, RegionInfo, Tracer};
+use crate::c_api::TRACER;
+use crate::{PandaAccess, PandaTracer};
 
 const PLUGIN_NAME: &CStr = c"mmio_trace";
-
-/// The PPP callback `on_mmio_event`, called with each event as it is recorded.
-// panda-re's macro expands to transmutes clippy would write as casts.
-#[allow(clippy::transmutes_expressible_as_ptr_casts)]
-mod ppp {
-    use super::mmio_event_t;
-
-    panda::export_ppp_callback! {
-        pub(crate) fn on_mmio_event(event: *const mmio_event_t);
-    }
-}
-use ppp::on_mmio_event;
 
 /// The listener QEMU calls with the sections of the CPU's address space.
 struct Listener(std::cell::UnsafeCell<MemoryListener>);
@@ -72,23 +62,19 @@ fn word_size() -> u8 {
 
 #[panda::init]
 fn init(_: &mut PluginHandle) -> bool {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .try_init();
-    let args = match PandaArgs::parse(&raw_args()) {
+    mmio_frontend::init_logging();
+    let args = match crate::args::parse(&raw_args()) {
         Ok(args) => args,
         Err(error) => {
-            tracing::error!("mmio_trace: {error}");
+            tracing::error!("mmio_trace: {}", ErrorChain(&error));
             return false;
         }
     };
     let info = TraceInfo::now("panda", panda::ARCH_NAME, "", word_size());
-    let tracer = match Tracer::start(&args, info) {
+    let tracer = match PandaTracer::start(&args, info) {
         Ok(tracer) => tracer,
         Err(error) => {
-            tracing::error!("mmio_trace: {error}");
+            tracing::error!("mmio_trace: {}", ErrorChain(&error));
             return false;
         }
     };
@@ -112,26 +98,13 @@ extern "C" {
 /// process another way (semihosting `SYS_EXIT` calls `exit()`) would leave the trace
 /// unfinished.
 extern "C" fn finish_at_exit() {
-    // The exiting thread's thread-locals (the log formatter's among them) are gone by
-    // the time exit handlers run: finish on a fresh thread.
-    match std::thread::Builder::new().spawn(finish) {
-        Ok(thread) => {
-            let _ = thread.join();
-        }
-        Err(_) => finish(),
-    }
+    on_fresh_thread(finish);
 }
 
 /// Finishes the trace once, from `uninit_plugin` or at exit, whichever comes first.
 fn finish() {
-    static FINISHED: AtomicBool = AtomicBool::new(false);
-    if FINISHED.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    let Some(tracer) = TRACER.get() else { return };
-    match tracer.finish() {
-        Ok(summary) => tracing::info!("mmio_trace: {} events recorded", summary.events),
-        Err(error) => tracing::error!("mmio_trace: {error}"),
+    if let Some(tracer) = TRACER.get() {
+        tracer.tracer().finish_and_log();
     }
 }
 
@@ -165,7 +138,7 @@ fn machine_ready(cpu: &mut CPUState) {
 /// # Safety
 /// `section` is the live section QEMU passes; its region's `name` is read directly
 /// (never through `memory_region_name`, which asserts on unnamed regions).
-unsafe fn region_info(section: *mut MemoryRegionSection) -> Option<RegionInfo> {
+unsafe fn section_of(section: *mut MemoryRegionSection) -> Option<Section> {
     // SAFETY: per the function's contract.
     let section = unsafe { section.as_ref()? };
     // SAFETY: a section's region outlives the callback.
@@ -177,30 +150,41 @@ unsafe fn region_info(section: *mut MemoryRegionSection) -> Option<RegionInfo> {
                 .to_string_lossy()
                 .into_owned()
         });
-    Some(RegionInfo {
-        name,
-        first: section.offset_within_address_space,
-        size: u64::try_from(section.size).unwrap_or(u64::MAX),
-        offset_within_region: section.offset_within_region,
+    let flags = RegionFlags {
         ram: region.ram,
         rom_device: region.rom_device,
         readonly: region.readonly,
-        priority: region.priority,
-    })
+        priority: i64::from(region.priority),
+    };
+    Section::from_listener(
+        name,
+        section.offset_within_address_space,
+        u64::try_from(section.size).unwrap_or(u64::MAX),
+        section.offset_within_region,
+        flags,
+    )
 }
 
 unsafe extern "C" fn region_add(_: *mut MemoryListener, section: *mut MemoryRegionSection) {
-    // SAFETY: QEMU passes a live section.
-    if let (Some(tracer), Some(info)) = (TRACER.get(), unsafe { region_info(section) }) {
-        tracer.map().add(&info);
-    }
+    let Some(tracer) = TRACER.get() else { return };
+    let tracer = tracer.tracer();
+    tracer.guard(|| {
+        // SAFETY: QEMU passes a live section.
+        if let Some(section) = unsafe { section_of(section) } {
+            tracer.space().add(&section);
+        }
+    });
 }
 
 unsafe extern "C" fn region_del(_: *mut MemoryListener, section: *mut MemoryRegionSection) {
-    // SAFETY: QEMU passes a live section.
-    if let (Some(tracer), Some(info)) = (TRACER.get(), unsafe { region_info(section) }) {
-        tracer.map().remove(&info);
-    }
+    let Some(tracer) = TRACER.get() else { return };
+    let tracer = tracer.tracer();
+    tracer.guard(|| {
+        // SAFETY: QEMU passes a live section.
+        if let Some(section) = unsafe { section_of(section) } {
+            tracer.space().remove(&section);
+        }
+    });
 }
 
 fn on_access(
@@ -217,7 +201,7 @@ fn on_access(
     let phys_addr = panda::mem::virt_to_phys(cpu, vaddr).map(u64::from);
     // SAFETY: plain PANDA API call, valid in record and replay.
     let instr_count = unsafe { panda::sys::rr_get_guest_instr_count_external() };
-    let event = tracer.on_access(&PandaAccess {
+    tracer.on_access(&PandaAccess {
         cpu: cpu.cpu_index as u32,
         access,
         pc: u64::from(panda::current_pc(cpu)),
@@ -228,10 +212,6 @@ fn on_access(
         value,
         rr_instr_count: Some(instr_count),
     });
-    if let Some(event) = event {
-        let c_event = mmio_event_t::new(&event, tracer.devices());
-        on_mmio_event::trigger(&c_event);
-    }
 }
 
 #[panda::mmio_after_read]

@@ -1,35 +1,37 @@
-//! The plugin's arguments: `-plugin libmmio_trace_qemu.so,out_log=FILE,...`.
-//!
-//! QEMU splits plugin arguments on `,`, so lists inside one argument use `+`
-//! (`devices=pl011+v7m_systick`).
+//! The plugin's own arguments, besides those of every front end (`out_log`, the
+//! filters: [`mmio_frontend::args`]):
+//! `-plugin libmmio_trace_qemu.so,out_log=FILE,mtree=FILE,icount=on,...`.
 
 use std::path::PathBuf;
 
-use mmio_core::{Filter, FilterError};
-use thiserror::Error;
+use mmio_frontend::args::{switch, ArgsError, FrontEndArgs};
 
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum ArgsError {
-    #[error("missing out_log=FILE (the trace to write: .parquet, .jsonl, .ndjson or .json)")]
-    MissingOutLog,
-    #[error("unknown argument {key:?} (expected out_log, mtree, icount, skip_sp_pc, machine, progress, devices, ranges, access, kinds)")]
-    UnknownKey { key: String },
-    #[error("argument {text:?} is not of the form key=value")]
-    NotKeyValue { text: String },
-    #[error("{key}={value}: expected on or off")]
-    BadSwitch { key: &'static str, value: String },
-    #[error(transparent)]
-    Filter(#[from] FilterError),
+/// The plugin's arguments.
+pub type PluginArgs = mmio_frontend::args::PluginArgs<QemuOptions>;
+
+/// Which instructions of a translation block get a memory callback.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Instrument {
+    /// Only the last one: since QEMU 8.2 a device access can only happen in the last
+    /// instruction of a block (an instruction reaching I/O elsewhere is re-executed as
+    /// a block of its own), so this sees every MMIO access for a fraction of the
+    /// callbacks. See docs/ARCHITECTURE.md, "Only the last instruction of a block
+    /// reaches a device".
+    #[default]
+    Last,
+    /// Every load and store (minus `skip_sp_pc`): what the tests compare `Last`
+    /// against.
+    All,
 }
 
-/// Parsed plugin arguments.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PluginArgs {
-    /// Trace file to write; its extension picks the format.
-    pub out_log: PathBuf,
+/// The arguments only the QEMU plugin takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QemuOptions {
     /// An `info mtree -f` dump of the machine, to name devices QEMU leaves anonymous
     /// and to know every region's base (for `offset`).
     pub mtree: Option<PathBuf>,
+    /// Which instructions of a block get a memory callback.
+    pub instrument: Instrument,
     /// Count retired instructions per vCPU (`instr_count`).
     pub icount: bool,
     /// Give no memory callback to instructions that address only the stack or a
@@ -39,111 +41,125 @@ pub struct PluginArgs {
     pub machine: String,
     /// Log the number of events recorded every few seconds.
     pub progress: bool,
-    pub filter: Filter,
 }
 
-impl PluginArgs {
-    /// Parses the raw `key=value` strings QEMU passes.
-    pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<PluginArgs, ArgsError> {
-        let mut args = PluginArgs {
+impl Default for QemuOptions {
+    fn default() -> Self {
+        QemuOptions {
+            mtree: None,
+            instrument: Instrument::Last,
+            icount: false,
             skip_sp_pc: true,
-            ..PluginArgs::default()
-        };
-        let mut out_log = None;
-        for text in raw {
-            let text = text.as_ref();
-            let (key, value) = text.split_once('=').ok_or_else(|| ArgsError::NotKeyValue {
-                text: text.to_string(),
-            })?;
-            match key {
-                "out_log" => out_log = Some(PathBuf::from(value)),
-                "mtree" => args.mtree = Some(PathBuf::from(value)),
-                "icount" => args.icount = switch("icount", value)?,
-                "skip_sp_pc" => args.skip_sp_pc = switch("skip_sp_pc", value)?,
-                "progress" => args.progress = switch("progress", value)?,
-                "machine" => args.machine = value.to_string(),
-                _ => {
-                    if !args.filter.set(key, value)? {
-                        return Err(ArgsError::UnknownKey {
+            machine: String::new(),
+            progress: false,
+        }
+    }
+}
+
+impl FrontEndArgs for QemuOptions {
+    const KEYS: &'static [&'static str] = &[
+        "mtree",
+        "instrument",
+        "icount",
+        "skip_sp_pc",
+        "machine",
+        "progress",
+    ];
+
+    fn set(&mut self, key: &str, value: &str) -> Result<bool, ArgsError> {
+        match key {
+            "mtree" => self.mtree = Some(PathBuf::from(value)),
+            "instrument" => {
+                self.instrument = match value {
+                    "last" => Instrument::Last,
+                    "all" => Instrument::All,
+                    _ => {
+                        return Err(ArgsError::BadValue {
                             key: key.to_string(),
-                        });
+                            value: value.to_string(),
+                            expected: "last or all",
+                        })
                     }
                 }
             }
+            "icount" => self.icount = switch(key, value)?,
+            "skip_sp_pc" => self.skip_sp_pc = switch(key, value)?,
+            "progress" => self.progress = switch(key, value)?,
+            "machine" => self.machine = value.to_string(),
+            _ => return Ok(false),
         }
-        args.out_log = out_log
-            .filter(|p| !p.as_os_str().is_empty())
-            .ok_or(ArgsError::MissingOutLog)?;
-        Ok(args)
+        Ok(true)
     }
 }
 
-/// QEMU's boolean spellings.
-fn switch(key: &'static str, value: &str) -> Result<bool, ArgsError> {
-    match value {
-        "on" | "true" | "yes" => Ok(true),
-        "off" | "false" | "no" => Ok(false),
-        _ => Err(ArgsError::BadSwitch {
-            key,
-            value: value.to_string(),
-        }),
+/// Parses the raw `key=value` strings QEMU passes; `out_log` is required.
+pub fn parse(raw: &[impl AsRef<str>]) -> Result<PluginArgs, ArgsError> {
+    let args = PluginArgs::parse_raw(raw)?;
+    if args.out_log.is_none() {
+        return Err(ArgsError::Unusable(
+            "missing out_log=FILE (the trace to write: .parquet, .jsonl, .ndjson or .json)",
+        ));
     }
+    Ok(args)
 }
 
 #[cfg(test)]
 mod tests {
+    use mmio_core::Filter;
+
     use super::*;
 
     #[test]
     fn parses_every_argument() {
-        let args = PluginArgs::parse(&[
+        let args = parse(&[
             "out_log=t.parquet",
             "mtree=m.txt",
             "icount=on",
             "skip_sp_pc=off",
+            "instrument=all",
             "machine=lm3s6965evb",
             "devices=pl011+v7m_systick",
             "access=w",
         ])
         .unwrap();
-        assert_eq!(args.out_log, PathBuf::from("t.parquet"));
-        assert_eq!(args.mtree, Some(PathBuf::from("m.txt")));
-        assert!(args.icount);
-        assert!(!args.progress);
-        assert!(!args.skip_sp_pc);
-        assert!(PluginArgs::parse(&["out_log=t.json"]).unwrap().skip_sp_pc);
-        assert_eq!(args.machine, "lm3s6965evb");
+        assert_eq!(args.out_log, Some(PathBuf::from("t.parquet")));
+        let own = &args.own;
+        assert_eq!(own.mtree, Some(PathBuf::from("m.txt")));
+        assert!(own.icount);
+        assert!(!own.progress);
+        assert!(!own.skip_sp_pc);
+        assert_eq!(own.instrument, Instrument::All);
+        assert_eq!(own.machine, "lm3s6965evb");
         assert_eq!(
             args.filter,
             Filter::parse("devices=pl011+v7m_systick,access=w").unwrap()
         );
+        let defaults = parse(&["out_log=t.json"]).unwrap().own;
+        assert!(defaults.skip_sp_pc);
+        assert_eq!(defaults.instrument, Instrument::Last);
     }
 
     #[test]
     fn bad_arguments_are_named() {
         assert_eq!(
-            PluginArgs::parse(&["mtree=m.txt"]).unwrap_err(),
-            ArgsError::MissingOutLog
+            parse(&["mtree=m.txt"]).unwrap_err().to_string(),
+            "missing out_log=FILE (the trace to write: .parquet, .jsonl, .ndjson or .json)"
         );
         assert_eq!(
-            PluginArgs::parse(&["out_log=t.json", "colour=red"]).unwrap_err().to_string(),
-            "unknown argument \"colour\" (expected out_log, mtree, icount, skip_sp_pc, machine, progress, devices, ranges, access, kinds)"
+            parse(&["out_log=t.json", "colour=red"]).unwrap_err().to_string(),
+            "unknown argument \"colour\" (expected out_log, mtree, instrument, icount, skip_sp_pc, machine, progress, devices, ranges, access, kinds)"
         );
         assert_eq!(
-            PluginArgs::parse(&["out_log=t.json", "icount=maybe"])
+            parse(&["out_log=t.json", "icount=maybe"])
                 .unwrap_err()
                 .to_string(),
             "icount=maybe: expected on or off"
         );
         assert_eq!(
-            PluginArgs::parse(&["out_log=t.json", "ranges=1-0"])
+            parse(&["out_log=t.json", "instrument=first"])
                 .unwrap_err()
                 .to_string(),
-            "ranges=1-0: range ends before it starts"
-        );
-        assert_eq!(
-            PluginArgs::parse(&["out_log"]).unwrap_err().to_string(),
-            "argument \"out_log\" is not of the form key=value"
+            "instrument=first: expected last or all"
         );
     }
 }

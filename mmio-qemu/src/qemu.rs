@@ -1,10 +1,15 @@
-//! The FFI glue: QEMU's callbacks, kept thin; every decision is in [`crate::Tracer`].
+//! The FFI glue: QEMU's callbacks, kept thin; every decision is in
+//! [`mmio_frontend`] and [`crate::addressing`].
 
 use std::ffi::{c_char, c_uint, c_void, CStr};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use mmio_core::Access;
 use mmio_export::TraceInfo;
+use mmio_frontend::access::{GuestAccess, Landing};
+use mmio_frontend::tracer::{on_fresh_thread, MapSource, Tracer, TracerSetup};
+use mmio_frontend::ErrorChain;
 use qemu_plugin::sys::{
     qemu_plugin_cb_flags, qemu_plugin_get_hwaddr, qemu_plugin_hwaddr_device_name,
     qemu_plugin_hwaddr_is_io, qemu_plugin_hwaddr_phys_addr, qemu_plugin_id_t, qemu_plugin_insn,
@@ -21,7 +26,8 @@ use qemu_plugin::{register, Args, HasCallbacks, Info, PluginId, Register};
 use crate::addressing::{
     addresses_only_stack_or_literal, arm_addresses_only_stack_or_literal, arm_block_state, Isa,
 };
-use crate::{word_size, GuestAccess, HwAccess, PluginArgs, Tracer};
+use crate::args::Instrument;
+use crate::word_size;
 
 extern "C" {
     /// GLib's allocator, which QEMU links: strings the plugin API returns are freed
@@ -31,6 +37,7 @@ extern "C" {
 
 struct Plugin {
     tracer: Tracer,
+    instrument: Instrument,
     /// Set when `skip_sp_pc=on` and the guest's instruction set is one `addressing`
     /// reads.
     skip_sp_pc: Option<Isa>,
@@ -56,15 +63,11 @@ impl HasCallbacks for MmioTracePlugin {}
 
 impl Register for MmioTracePlugin {
     fn register(&mut self, id: PluginId, args: &Args, info: &Info) -> qemu_plugin::Result<()> {
-        let _ = tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_target(false)
-            .without_time()
-            .try_init();
+        mmio_frontend::init_logging();
         if let Err(error) = install(id, &args.raw, info) {
             // QEMU gives plugins no clean way to refuse loading with a message of their
             // own: say what is wrong and stop before the guest runs.
-            tracing::error!("mmio_trace: {error}");
+            tracing::error!("mmio_trace: {}", ErrorChain(error.as_ref()));
             std::process::exit(1);
         }
         Ok(())
@@ -78,26 +81,37 @@ fn install(
     raw_args: &[String],
     info: &Info,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let args = PluginArgs::parse(raw_args)?;
+    let args = crate::args::parse(raw_args)?;
+    let own = &args.own;
     let trace_info = TraceInfo::now(
         &format!("qemu (plugin API v{})", info.version.current),
         &info.target_name,
-        &args.machine,
+        &own.machine,
         word_size(&info.target_name),
     );
-    let tracer = Tracer::start(&args, trace_info)?;
-    let icount = args.icount.then(|| {
+    let tracer = Tracer::start(TracerSetup {
+        out_log: args.out_log.as_deref(),
+        filter: args.filter.clone(),
+        info: trace_info,
+        map: own
+            .mtree
+            .as_deref()
+            .map_or(MapSource::Empty, MapSource::Mtree),
+        extra_sinks: Vec::new(),
+    })?;
+    let icount = own.icount.then(|| {
         // SAFETY: plain FFI call; an 8-byte element holds one u64 per vCPU.
         let score = unsafe { qemu_plugin_scoreboard_new(std::mem::size_of::<u64>()) };
         InstructionCounter(qemu_plugin_u64 { score, offset: 0 })
     });
-    let skip_sp_pc = args
+    let skip_sp_pc = own
         .skip_sp_pc
         .then(|| Isa::of_target(&info.target_name))
         .flatten();
     if PLUGIN
         .set(Plugin {
             tracer,
+            instrument: own.instrument,
             icount,
             skip_sp_pc,
         })
@@ -110,7 +124,7 @@ fn install(
         qemu_plugin_register_vcpu_tb_trans_cb(id, Some(on_translate));
         qemu_plugin_register_atexit_cb(id, Some(on_exit), std::ptr::null_mut());
     }
-    if args.progress {
+    if own.progress {
         std::thread::Builder::new()
             .name("mmio-trace-progress".into())
             .spawn(report_progress)?;
@@ -146,21 +160,36 @@ fn report_progress() {
 }
 
 /// Instruments the instructions of a new translation block that may reach I/O with a
-/// memory callback whose userdata is the instruction's address.
+/// memory callback whose userdata is the instruction's address: with
+/// `instrument=last` only the block's last instruction, the only one QEMU (>= 8.2)
+/// lets access a device.
 unsafe extern "C" fn on_translate(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb) {
     let Some(plugin) = PLUGIN.get() else { return };
     // SAFETY: `tb` is valid for the duration of this callback, as are its
     // instructions; the callbacks registered are 'static.
+    plugin.tracer.guard(|| unsafe { instrument(plugin, tb) });
+}
+
+/// # Safety
+/// `tb` is the block being translated.
+unsafe fn instrument(plugin: &Plugin, tb: *mut qemu_plugin_tb) {
+    // SAFETY: per the function's contract; the callbacks registered are 'static.
     unsafe {
         let instructions: Vec<*mut qemu_plugin_insn> = (0..qemu_plugin_tb_n_insns(tb))
             .map(|index| qemu_plugin_tb_get_insn(tb, index))
             .collect();
+        let first_instrumented = match plugin.instrument {
+            Instrument::All => 0,
+            Instrument::Last => instructions.len().saturating_sub(1),
+        };
         let skipped = plugin
             .skip_sp_pc
             .map(|isa| skippable_instructions(isa, &instructions));
         for (index, &insn) in instructions.iter().enumerate() {
             let pc = qemu_plugin_insn_vaddr(insn);
-            if !skipped.as_ref().is_some_and(|skipped| skipped[index]) {
+            if index >= first_instrumented
+                && !skipped.as_ref().is_some_and(|skipped| skipped[index])
+            {
                 qemu_plugin_register_vcpu_mem_cb(
                     insn,
                     Some(on_memory_access),
@@ -246,22 +275,21 @@ unsafe extern "C" fn on_memory_access(
     let Some(plugin) = PLUGIN.get() else { return };
     // SAFETY: `info` is the handle QEMU passed to this callback and is valid until it
     // returns; `hwaddr` is checked for NULL before use and not kept.
-    let hw = unsafe {
+    let landing = unsafe {
         let hwaddr = qemu_plugin_get_hwaddr(info, vaddr);
         if hwaddr.is_null() {
-            None
+            Landing::NotLookedUp
         } else if !qemu_plugin_hwaddr_is_io(hwaddr) {
             return; // RAM or ROM: the common case, leave at once.
         } else {
             let name = qemu_plugin_hwaddr_device_name(hwaddr);
-            Some(HwAccess {
-                is_io: true,
+            Landing::Io {
                 phys_addr: qemu_plugin_hwaddr_phys_addr(hwaddr),
                 // QEMU interns the name: it lives as long as the plugin.
-                device_name: (!name.is_null())
+                name: (!name.is_null())
                     .then(|| CStr::from_ptr(name).to_str().ok())
                     .flatten(),
-            })
+            }
         }
     };
     // SAFETY: `info` is valid during this callback; the union member read is the one
@@ -290,41 +318,26 @@ unsafe extern "C" fn on_memory_access(
     });
     plugin.tracer.on_access(&GuestAccess {
         cpu: vcpu_index,
+        access: if is_store {
+            Access::Write
+        } else {
+            Access::Read
+        },
         pc: userdata as usize as u64,
         vaddr,
-        is_store,
         size,
         value,
-        hw,
         instr_count,
+        landing,
     });
 }
 
 /// Runs when QEMU exits (guest power-off, semihosting exit, SIGTERM, SIGINT, `quit`).
 unsafe extern "C" fn on_exit(_id: qemu_plugin_id_t, _userdata: *mut c_void) {
-    // Exit handlers run after the exiting thread's thread-locals (the log formatter's
-    // among them) are destroyed: finish on a fresh thread.
-    match std::thread::Builder::new().spawn(finish_trace) {
-        Ok(thread) => {
-            let _ = thread.join();
+    on_fresh_thread(|| {
+        if let Some(plugin) = PLUGIN.get() {
+            wait_until_quiet(&plugin.tracer);
+            plugin.tracer.finish_and_log();
         }
-        Err(_) => finish_trace(),
-    }
-}
-
-fn finish_trace() {
-    let Some(plugin) = PLUGIN.get() else { return };
-    wait_until_quiet(&plugin.tracer);
-    let outcome = std::panic::catch_unwind(|| plugin.tracer.finish());
-    match outcome {
-        Ok(Ok(summary)) => tracing::info!(
-            "mmio_trace: {} events recorded ({} filtered out, writer waits: {}, dropped after the end: {})",
-            summary.events,
-            summary.filtered_out,
-            summary.waits,
-            summary.after_finish
-        ),
-        Ok(Err(error)) => tracing::error!("mmio_trace: {error}"),
-        Err(_) => tracing::error!("mmio_trace: finishing the trace panicked"),
-    }
+    });
 }

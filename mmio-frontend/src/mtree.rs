@@ -1,24 +1,33 @@
 //! Parser for the text of QEMU's `info mtree -f` (the flat views of every address
-//! space), as printed by QEMU 7 to 10.
+//! space), as printed by QEMU 7 to 10: how the stock-QEMU front end learns the memory
+//! map that PANDA's front end gets from a `MemoryListener`.
 
 use thiserror::Error;
 
-use crate::{DeviceKind, DeviceTable, MemoryMap};
+use crate::region::{RegionFlags, Section};
 
-/// `create_unimplemented_device` maps its stub at this priority, so that any real
-/// device mapped over it wins; nothing else in QEMU uses it.
-const UNIMPLEMENTED_DEVICE_PRIORITY: i64 = -1000;
-
+/// What is wrong with an `info mtree -f` dump.
 #[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MtreeError {
+    /// A line of a flat view does not parse.
     #[error("line {line}: {reason}: {text:?}")]
     BadLine {
+        /// 1-based line number.
         line: usize,
+        /// What is wrong with it.
         reason: &'static str,
+        /// The line.
         text: String,
     },
+    /// The dump has no flat view of the CPU's address space.
     #[error("no flat view of address space {wanted} in the memory map dump (found: {found})")]
-    NoAddressSpace { wanted: String, found: String },
+    NoAddressSpace {
+        /// The address spaces looked for.
+        wanted: String,
+        /// The address spaces the dump has.
+        found: String,
+    },
 }
 
 struct FlatView {
@@ -39,37 +48,36 @@ struct MtreeRange {
     offset_in_region: u64,
 }
 
-impl MemoryMap {
-    /// Builds the map of the CPU's view of memory from `info mtree -f`, interning each
-    /// region into `devices`.
-    ///
-    /// Picks the flat view of address space `cpu-memory-0` (on Cortex-M the only one
-    /// that holds the NVIC and SysTick), falling back to `memory`.
-    pub fn from_mtree(text: &str, devices: &DeviceTable) -> Result<MemoryMap, MtreeError> {
-        let views = parse_flat_views(text)?;
-        let wanted = ["cpu-memory-0", "memory"];
-        let view = wanted
-            .iter()
-            .find_map(|name| {
-                views
-                    .iter()
-                    .find(|view| view.address_spaces.iter().any(|a| a == name))
-            })
-            .ok_or_else(|| MtreeError::NoAddressSpace {
-                wanted: wanted.join(" or "),
-                found: views
-                    .iter()
-                    .flat_map(|v| v.address_spaces.iter().cloned())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-        let mut map = MemoryMap::new();
-        for range in &view.ranges {
+/// The sections of the CPU's view of memory in `info mtree -f`.
+///
+/// Picks the flat view of address space `cpu-memory-0` (on Cortex-M the only one that
+/// holds the NVIC and SysTick), falling back to `memory`.
+pub fn cpu_sections(text: &str) -> Result<Vec<Section>, MtreeError> {
+    let views = parse_flat_views(text)?;
+    let wanted = ["cpu-memory-0", "memory"];
+    let view = wanted
+        .iter()
+        .find_map(|name| {
+            views
+                .iter()
+                .find(|view| view.address_spaces.iter().any(|a| a == name))
+        })
+        .ok_or_else(|| MtreeError::NoAddressSpace {
+            wanted: wanted.join(" or "),
+            found: views
+                .iter()
+                .flat_map(|v| v.address_spaces.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    Ok(view
+        .ranges
+        .iter()
+        .map(|range| {
             let base = range.first.wrapping_sub(range.offset_in_region);
-            let kind = range_kind(&range.attribute, range.priority);
-            // The region's size as far as this view shows it: from its base to the last
-            // byte of its last section.
-            let size = view
+            // The region's size as far as this view shows it: from its base to the
+            // last byte of its last section.
+            let region_size = view
                 .ranges
                 .iter()
                 .filter(|r| {
@@ -80,20 +88,16 @@ impl MemoryMap {
                 .unwrap_or(range.last)
                 .wrapping_sub(base)
                 .wrapping_add(1);
-            let device = devices.intern(&range.name, base, size, kind);
-            map.insert(range.first, range.last, device, base);
-        }
-        Ok(map)
-    }
-}
-
-fn range_kind(attribute: &str, priority: i64) -> DeviceKind {
-    match attribute {
-        "ram" | "ramd" | "nv-ram" => DeviceKind::Ram,
-        "rom" | "romd" => DeviceKind::Rom,
-        _ if priority == UNIMPLEMENTED_DEVICE_PRIORITY => DeviceKind::Unimplemented,
-        _ => DeviceKind::Device,
-    }
+            Section {
+                name: Some(range.name.clone()),
+                first: range.first,
+                last: range.last,
+                base,
+                region_size,
+                flags: RegionFlags::from_mtree_attribute(&range.attribute, range.priority),
+            }
+        })
+        .collect())
 }
 
 fn parse_flat_views(text: &str) -> Result<Vec<FlatView>, MtreeError> {
@@ -194,9 +198,8 @@ mod tests {
 
     #[test]
     fn bad_lines_name_the_problem() {
-        let err = MemoryMap::from_mtree(
+        let err = cpu_sections(
             "FlatView #0\n AS \"memory\", root: system\n  00000000zz-0000000001 (prio 0, i/o): x\n",
-            &DeviceTable::new(),
         )
         .unwrap_err();
         assert_eq!(
@@ -213,11 +216,9 @@ mod tests {
 
     #[test]
     fn missing_address_space_is_reported() {
-        let err = MemoryMap::from_mtree(
-            "FlatView #0\n AS \"I/O\", root: io\n  0000-ffff (prio 0, i/o): io\n",
-            &DeviceTable::new(),
-        )
-        .unwrap_err();
+        let err =
+            cpu_sections("FlatView #0\n AS \"I/O\", root: io\n  0000-ffff (prio 0, i/o): io\n")
+                .unwrap_err();
         assert_eq!(
             err.to_string(),
             "no flat view of address space cpu-memory-0 or memory in the memory map dump (found: I/O)"

@@ -1,0 +1,496 @@
+//! The decision both front ends make for each guest access: is it a device access, and
+//! if so which device, at what offset. Tested here without an emulator.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use mmio_core::{Access, DeviceId, DeviceKind, MmioEvent};
+
+use crate::address_space::{AddressSpace, Lookup};
+use crate::region::is_anonymous;
+
+/// One guest memory access as a front end saw it.
+#[derive(Clone, Copy, Debug)]
+pub struct GuestAccess<'a> {
+    /// The vCPU's index.
+    pub cpu: u32,
+    /// Read or write.
+    pub access: Access,
+    /// The accessing instruction's address.
+    pub pc: u64,
+    /// The address the guest used.
+    pub vaddr: u64,
+    /// Bytes accessed (1 to 8).
+    pub size: u8,
+    /// The value read or written (masked to `size` here).
+    pub value: u64,
+    /// Instructions the vCPU retired before this one, when counted.
+    pub instr_count: Option<u64>,
+    /// Where the emulator says the access went.
+    pub landing: Landing<'a>,
+}
+
+/// What the emulator said of where an access went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Landing<'a> {
+    /// Stock QEMU's plugin API: an I/O region at `phys_addr`, which QEMU named `name`
+    /// (`anon…` when the region has no name of its own, e.g. devices sharing a page).
+    Io {
+        /// Absolute guest-physical address.
+        phys_addr: u64,
+        /// `qemu_plugin_hwaddr_device_name`.
+        name: Option<&'a str>,
+    },
+    /// Stock QEMU's plugin API: RAM or ROM.
+    Memory,
+    /// Stock QEMU could not look the access up (it flushed the TLB, e.g. a write to
+    /// the MPU's control register): the map decides, from the virtual address while
+    /// every I/O access so far had the same physical one.
+    NotLookedUp,
+    /// PANDA's MMIO callbacks, which fire for device accesses and for writes to ROM or
+    /// to RAM holding translated code alike: the map decides.
+    Unclassified {
+        /// The absolute physical address, translated from the virtual one; `None` if
+        /// that failed.
+        phys_addr: Option<u64>,
+        /// PANDA's `physaddr`: despite its name an offset inside the memory region,
+        /// kept only as the offset of last resort.
+        region_offset: u64,
+    },
+}
+
+/// The decision, with the little state it keeps between accesses.
+#[derive(Debug)]
+pub struct Decider {
+    space: AddressSpace,
+    /// Every I/O access so far had `phys == virt` (M-profile, or no MMU yet), so an
+    /// access QEMU could not look up can take its virtual address as physical.
+    identity_mapping: AtomicBool,
+    /// Device accesses no name could be found for.
+    unresolved: AtomicU64,
+}
+
+impl Decider {
+    /// Decides with the map of `space`.
+    pub fn new(space: AddressSpace) -> Decider {
+        Decider {
+            space,
+            identity_mapping: AtomicBool::new(true),
+            unresolved: AtomicU64::new(0),
+        }
+    }
+
+    /// The address space accesses are looked up in.
+    pub fn space(&self) -> &AddressSpace {
+        &self.space
+    }
+
+    /// Device accesses recorded without a device because nothing named them.
+    pub fn unresolved(&self) -> u64 {
+        self.unresolved.load(Ordering::Relaxed)
+    }
+
+    /// The event to record for `access`, or `None` when it is no device access (RAM,
+    /// ROM). Its `seq` is 0 until the recorder numbers it. Allocates nothing unless a
+    /// device name is seen for the first time.
+    pub fn decide(&self, access: &GuestAccess<'_>) -> Option<MmioEvent> {
+        let (phys_addr, device, offset) = match access.landing {
+            Landing::Memory => return None,
+            Landing::Io { phys_addr, name } => {
+                if phys_addr != access.vaddr {
+                    self.identity_mapping.store(false, Ordering::Relaxed);
+                }
+                let (device, base) = self.named(name, phys_addr);
+                (Some(phys_addr), device, phys_addr.wrapping_sub(base))
+            }
+            Landing::NotLookedUp => {
+                let phys = self
+                    .identity_mapping
+                    .load(Ordering::Relaxed)
+                    .then_some(access.vaddr);
+                let looked_up = match phys {
+                    Some(addr) => self.space.lookup(addr),
+                    None if self.space.is_empty() => Lookup::NoMap,
+                    // No physical address to look up in the map that exists.
+                    None => return None,
+                };
+                let addr = phys.unwrap_or(access.vaddr);
+                match looked_up {
+                    Lookup::Region(found, DeviceKind::Device | DeviceKind::Unimplemented) => {
+                        (phys, found.device, addr.wrapping_sub(found.base))
+                    }
+                    Lookup::Region(..) | Lookup::Unnamed(_) | Lookup::Hole => return None,
+                    // Nothing to tell RAM from I/O with: keep it, unnamed.
+                    Lookup::NoMap => {
+                        self.unresolved.fetch_add(1, Ordering::Relaxed);
+                        (phys, DeviceId::UNKNOWN, addr)
+                    }
+                }
+            }
+            Landing::Unclassified {
+                phys_addr,
+                region_offset,
+            } => match phys_addr.map(|addr| (addr, self.space.lookup(addr))) {
+                Some((_, Lookup::Region(_, DeviceKind::Ram | DeviceKind::Rom))) => return None,
+                Some((addr, Lookup::Region(found, _))) => {
+                    (Some(addr), found.device, addr.wrapping_sub(found.base))
+                }
+                Some((addr, Lookup::Unnamed(base))) => {
+                    (Some(addr), DeviceId::UNKNOWN, addr.wrapping_sub(base))
+                }
+                Some((addr, Lookup::Hole)) => (Some(addr), DeviceId::UNASSIGNED, addr),
+                // Untranslated, or no map yet: PANDA's offset is all there is.
+                None | Some((_, Lookup::NoMap)) => {
+                    self.unresolved.fetch_add(1, Ordering::Relaxed);
+                    (phys_addr, DeviceId::UNKNOWN, region_offset)
+                }
+            },
+        };
+        Some(MmioEvent {
+            seq: 0,
+            cpu: access.cpu,
+            access: access.access,
+            guest_pc: access.pc,
+            phys_addr,
+            virt_addr: access.vaddr,
+            offset,
+            size: access.size,
+            value: MmioEvent::mask_value(access.value, access.size),
+            device,
+            instr_count: access.instr_count,
+        })
+    }
+
+    /// "QEMU's own name unless it is anonymous, then the map": the device of an I/O
+    /// access stock QEMU named `name`, and its region's base.
+    fn named(&self, name: Option<&str>, phys_addr: u64) -> (DeviceId, u64) {
+        let looked_up = self.space.lookup(phys_addr);
+        let name = match name {
+            Some(name) if !is_anonymous(name) => name,
+            _ => {
+                return match looked_up {
+                    Lookup::Region(found, _) => (found.device, found.base),
+                    Lookup::Unnamed(base) => (DeviceId::UNKNOWN, base),
+                    // QEMU dispatches a hole of the map to its "unassigned" region.
+                    Lookup::Hole => (DeviceId::UNASSIGNED, 0),
+                    Lookup::NoMap => {
+                        self.unresolved.fetch_add(1, Ordering::Relaxed);
+                        (DeviceId::UNKNOWN, 0)
+                    }
+                };
+            }
+        };
+        let devices = self.space.devices();
+        if let Lookup::Region(found, _) = looked_up {
+            if devices.with(found.device, |device| {
+                device.is_some_and(|d| &*d.name == name)
+            }) {
+                return (found.device, found.base);
+            }
+        }
+        // A named region the map does not know (no map given, or it is stale): keep
+        // the name; its base is unknown.
+        (devices.intern(name, 0, 0, DeviceKind::Device), 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use mmio_core::DeviceTable;
+
+    use super::*;
+    use crate::region::{RegionFlags, Section};
+
+    const LM3S_MTREE: &str = include_str!("../tests/fixtures/lm3s6965evb.mtree");
+
+    fn lm3s() -> Decider {
+        Decider::new(AddressSpace::from_mtree(LM3S_MTREE, Arc::new(DeviceTable::new())).unwrap())
+    }
+
+    fn no_map() -> Decider {
+        Decider::new(AddressSpace::new(Arc::new(DeviceTable::new())))
+    }
+
+    fn access(vaddr: u64, landing: Landing<'_>) -> GuestAccess<'_> {
+        GuestAccess {
+            cpu: 0,
+            access: Access::Read,
+            pc: 0x100,
+            vaddr,
+            size: 4,
+            value: 0x90,
+            instr_count: Some(7),
+            landing,
+        }
+    }
+
+    fn io(phys_addr: u64, name: &str) -> Landing<'_> {
+        Landing::Io {
+            phys_addr,
+            name: Some(name),
+        }
+    }
+
+    /// (virt, phys, offset, device name, kind)
+    fn seen(
+        decider: &Decider,
+        event: MmioEvent,
+    ) -> (u64, Option<u64>, u64, Option<String>, Option<DeviceKind>) {
+        let devices = decider.space().devices();
+        (
+            event.virt_addr,
+            event.phys_addr,
+            event.offset,
+            devices.get(event.device).map(|d| d.name.to_string()),
+            devices.kind(event.device),
+        )
+    }
+
+    #[test]
+    fn qemu_ram_is_skipped_and_anonymous_regions_are_named_from_the_map() {
+        let decider = lm3s();
+        assert_eq!(decider.decide(&access(0x2000_0000, Landing::Memory)), None);
+        let decide =
+            |vaddr, landing| seen(&decider, decider.decide(&access(vaddr, landing)).unwrap());
+        assert_eq!(
+            decide(0xe000_e018, io(0xe000_e018, "anon5a3c1e80")),
+            (
+                0xe000_e018,
+                Some(0xe000_e018),
+                8,
+                Some("v7m_systick".into()),
+                Some(DeviceKind::Device)
+            )
+        );
+        assert_eq!(
+            decide(0x4000_c018, io(0x4000_c018, "pl011")),
+            (
+                0x4000_c018,
+                Some(0x4000_c018),
+                0x18,
+                Some("pl011".into()),
+                Some(DeviceKind::Device)
+            )
+        );
+        // MPU_CTRL: QEMU could not describe the access; the map says it is the NVIC.
+        assert_eq!(
+            decide(0xe000_ed94, Landing::NotLookedUp),
+            (
+                0xe000_ed94,
+                Some(0xe000_ed94),
+                0xd94,
+                Some("nvic_sysregs".into()),
+                Some(DeviceKind::Device)
+            )
+        );
+        // A TLB-flushing access to RAM is no device access.
+        assert_eq!(
+            decider.decide(&access(0x2000_0004, Landing::NotLookedUp)),
+            None
+        );
+        // A hole in the map: QEMU's anonymous "unassigned" region.
+        assert_eq!(
+            decide(0x4000_1000, io(0x4000_1000, "anon7f3a0000")),
+            (
+                0x4000_1000,
+                Some(0x4000_1000),
+                0x4000_1000,
+                None,
+                Some(DeviceKind::Unassigned)
+            )
+        );
+        // A name the map disagrees with is kept, with an unknown base.
+        assert_eq!(
+            decide(0x4000_c018, io(0x4000_c018, "gptm")),
+            (
+                0x4000_c018,
+                Some(0x4000_c018),
+                0x4000_c018,
+                Some("gptm".into()),
+                Some(DeviceKind::Device)
+            )
+        );
+        assert_eq!(decider.unresolved(), 0);
+    }
+
+    #[test]
+    fn qemu_without_a_map_keeps_names_and_counts_anonymous_ones() {
+        let decider = no_map();
+        let event = decider
+            .decide(&access(0x4000_c018, io(0x4000_c018, "pl011")))
+            .unwrap();
+        assert_eq!(
+            seen(&decider, event),
+            (
+                0x4000_c018,
+                Some(0x4000_c018),
+                0x4000_c018,
+                Some("pl011".into()),
+                Some(DeviceKind::Device)
+            )
+        );
+        let event = decider
+            .decide(&access(0xe000_e018, io(0xe000_e018, "anon5a3c1e80")))
+            .unwrap();
+        assert_eq!(
+            seen(&decider, event),
+            (0xe000_e018, Some(0xe000_e018), 0xe000_e018, None, None)
+        );
+        assert_eq!(decider.unresolved(), 1);
+    }
+
+    #[test]
+    fn qemu_translated_access_keeps_both_addresses_and_stops_the_identity_guess() {
+        let decider = lm3s();
+        let event = decider
+            .decide(&access(0xf000_c000, io(0x4000_c000, "pl011")))
+            .unwrap();
+        assert_eq!(
+            seen(&decider, event),
+            (
+                0xf000_c000,
+                Some(0x4000_c000),
+                0,
+                Some("pl011".into()),
+                Some(DeviceKind::Device)
+            )
+        );
+        // Now an access QEMU could not look up has no physical address to go by.
+        assert_eq!(
+            decider.decide(&access(0xf000_c004, Landing::NotLookedUp)),
+            None
+        );
+    }
+
+    #[test]
+    fn values_are_masked_to_the_access_size() {
+        let decider = lm3s();
+        let byte = GuestAccess {
+            size: 1,
+            value: 0xffff_ff48,
+            ..access(0x4000_c000, io(0x4000_c000, "pl011"))
+        };
+        let event = decider.decide(&byte).unwrap();
+        assert_eq!(
+            (event.size, event.value, event.instr_count),
+            (1, 0x48, Some(7))
+        );
+    }
+
+    fn panda(addr: u64, region_offset: u64) -> Landing<'static> {
+        Landing::Unclassified {
+            phys_addr: Some(addr),
+            region_offset,
+        }
+    }
+
+    /// The lm3s6965evb sections PANDA's listener reports, as the same map.
+    fn panda_lm3s() -> Decider {
+        let space = AddressSpace::new(Arc::new(DeviceTable::new()));
+        for (name, first, size, ram, priority) in [
+            ("stellaris.sram", 0x2000_0000, 0x1_0000, true, 0),
+            ("pl011", 0x4000_c000, 0x1000, false, 0),
+            ("v7m_systick", 0xe000_e010, 0xe0, false, 1),
+            ("flash-control", 0x400f_d000, 0x1000, false, -1000),
+        ] {
+            let flags = RegionFlags {
+                ram,
+                priority,
+                ..RegionFlags::default()
+            };
+            space.add(&Section::from_listener(Some(name.into()), first, size, 0, flags).unwrap());
+        }
+        let flash = RegionFlags {
+            rom_device: true,
+            ..RegionFlags::default()
+        };
+        space.add(
+            &Section::from_listener(Some("virt.flash0".into()), 0x0, 0x1000, 0, flash).unwrap(),
+        );
+        Decider::new(space)
+    }
+
+    #[test]
+    fn panda_devices_are_named_from_the_absolute_address_not_the_offset() {
+        let decider = panda_lm3s();
+        let decide = |addr, offset| {
+            seen(
+                &decider,
+                decider.decide(&access(addr, panda(addr, offset))).unwrap(),
+            )
+        };
+        assert_eq!(
+            decide(0x4000_c018, 0x18),
+            (
+                0x4000_c018,
+                Some(0x4000_c018),
+                0x18,
+                Some("pl011".into()),
+                Some(DeviceKind::Device)
+            )
+        );
+        assert_eq!(
+            decide(0xe000_e018, 0x8),
+            (
+                0xe000_e018,
+                Some(0xe000_e018),
+                8,
+                Some("v7m_systick".into()),
+                Some(DeviceKind::Device)
+            )
+        );
+        assert_eq!(
+            decide(0x400f_d000, 0),
+            (
+                0x400f_d000,
+                Some(0x400f_d000),
+                0,
+                Some("flash-control".into()),
+                Some(DeviceKind::Unimplemented)
+            )
+        );
+        // A ROM device's accesses through the I/O path (flash commands) are recorded,
+        // as stock QEMU's plugin API reports them.
+        assert_eq!(
+            decide(0x154, 0x154),
+            (
+                0x154,
+                Some(0x154),
+                0x154,
+                Some("virt.flash0".into()),
+                Some(DeviceKind::Device)
+            )
+        );
+        // Unassigned: a hole of the map; its offset is the address.
+        assert_eq!(
+            decide(0x4000_1000, 0x4000_1000),
+            (
+                0x4000_1000,
+                Some(0x4000_1000),
+                0x4000_1000,
+                None,
+                Some(DeviceKind::Unassigned)
+            )
+        );
+    }
+
+    #[test]
+    fn panda_writes_to_ram_are_skipped_and_untranslated_accesses_keep_the_offset() {
+        let decider = panda_lm3s();
+        assert_eq!(
+            decider.decide(&access(0x2000_0100, panda(0x2000_0100, 0x100))),
+            None
+        );
+        let untranslated = Landing::Unclassified {
+            phys_addr: None,
+            region_offset: 0x18,
+        };
+        let event = decider.decide(&access(0xf000_c018, untranslated)).unwrap();
+        assert_eq!(seen(&decider, event), (0xf000_c018, None, 0x18, None, None));
+        let early = no_map()
+            .decide(&access(0x4000_c018, panda(0x4000_c018, 0x18)))
+            .unwrap();
+        assert_eq!((early.device, early.offset), (DeviceId::UNKNOWN, 0x18));
+    }
+}

@@ -1,0 +1,198 @@
+//! The plugin's recording: the shared tracer ([`mmio_frontend::tracer`]) plus what
+//! only PANDA's front end has, the in-memory copy for `get_mmio_events` and the
+//! `on_mmio_event` PPP callback.
+
+use std::sync::Arc;
+
+use mmio_core::{Access, EventSink};
+use mmio_export::TraceInfo;
+use mmio_frontend::access::{GuestAccess, Landing};
+use mmio_frontend::tracer::{MapSource, SetupError, Tracer, TracerSetup};
+
+use crate::args::{retains, PandaArgs};
+use crate::c_api::{notify_subscribers, Retention};
+
+/// One access as PANDA's `mmio_after_read` / `mmio_before_write` report it.
+#[derive(Clone, Copy, Debug)]
+pub struct PandaAccess {
+    /// The vCPU's index.
+    pub cpu: u32,
+    /// Read or write.
+    pub access: Access,
+    /// Precise PC (`panda_enable_precise_pc`).
+    pub pc: u64,
+    /// The callback's `vaddr`: the address the guest used.
+    pub vaddr: u64,
+    /// The callback's `physaddr`: despite its name an offset inside the memory region
+    /// (or a shared page), kept only as the offset of last resort.
+    pub region_offset: u64,
+    /// The absolute physical address, translated from `vaddr`; `None` if that failed.
+    pub phys_addr: Option<u64>,
+    /// Bytes accessed.
+    pub size: u8,
+    /// The value read or written.
+    pub value: u64,
+    /// PANDA's record/replay instruction count at the callback
+    /// (`rr_get_guest_instr_count`), which already includes the accessing instruction.
+    pub rr_instr_count: Option<u64>,
+}
+
+impl PandaAccess {
+    /// The access as the shared decision takes it.
+    pub fn guest_access(&self) -> GuestAccess<'static> {
+        GuestAccess {
+            cpu: self.cpu,
+            access: self.access,
+            pc: self.pc,
+            vaddr: self.vaddr,
+            size: self.size,
+            value: self.value,
+            // Retired before the access, as the QEMU front end counts.
+            instr_count: self.rr_instr_count.map(|count| count.saturating_sub(1)),
+            landing: Landing::Unclassified {
+                phys_addr: self.phys_addr,
+                region_offset: self.region_offset,
+            },
+        }
+    }
+}
+
+/// The loaded plugin's recording.
+pub struct PandaTracer {
+    tracer: Tracer,
+    retention: Option<Arc<Retention>>,
+}
+
+impl PandaTracer {
+    /// Starts recording as `args` say. The map starts empty: the `MemoryListener`
+    /// fills it once the machine exists.
+    pub fn start(args: &PandaArgs, info: TraceInfo) -> Result<PandaTracer, SetupError> {
+        let retention = retains(args).then(|| Arc::new(Retention::default()));
+        let extra_sinks = retention
+            .iter()
+            .map(|retention| Box::new(retention.sink()) as Box<dyn EventSink>)
+            .collect();
+        let tracer = Tracer::start(TracerSetup {
+            out_log: args.out_log.as_deref(),
+            filter: args.filter.clone(),
+            info,
+            map: MapSource::Empty,
+            extra_sinks,
+        })?;
+        Ok(PandaTracer { tracer, retention })
+    }
+
+    /// The shared tracer.
+    pub fn tracer(&self) -> &Tracer {
+        &self.tracer
+    }
+
+    /// The in-memory copy, with `retain=true`.
+    pub fn retention(&self) -> Option<&Arc<Retention>> {
+        self.retention.as_ref()
+    }
+
+    /// Decides, records, and hands the event to `on_mmio_event` subscribers (if any:
+    /// without one, no C event is built).
+    pub fn on_access(&self, access: &PandaAccess) {
+        if let Some(event) = self.tracer.on_access(&access.guest_access()) {
+            self.tracer
+                .guard(|| notify_subscribers(&event, self.tracer.devices()));
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use mmio_core::{DeviceId, DeviceKind};
+    use mmio_frontend::region::{RegionFlags, Section};
+
+    use super::*;
+
+    /// A tracer whose listener reported lm3s6965evb's SRAM, UART, SysTick and a stub.
+    pub(crate) fn lm3s_tracer(args: &PandaArgs) -> PandaTracer {
+        let tracer = PandaTracer::start(args, TraceInfo::default()).unwrap();
+        for (name, first, size, ram, priority) in [
+            ("stellaris.sram", 0x2000_0000, 0x1_0000, true, 0),
+            ("pl011", 0x4000_c000, 0x1000, false, 0),
+            ("v7m_systick", 0xe000_e010, 0xe0, false, 1),
+            ("flash-control", 0x400f_d000, 0x1000, false, -1000),
+        ] {
+            let flags = RegionFlags {
+                ram,
+                priority,
+                ..RegionFlags::default()
+            };
+            let section = Section::from_listener(Some(name.into()), first, size, 0, flags).unwrap();
+            tracer.tracer().space().add(&section);
+        }
+        tracer
+    }
+
+    pub(crate) fn access(vaddr: u64, region_offset: u64, value: u64) -> PandaAccess {
+        PandaAccess {
+            cpu: 0,
+            access: Access::Write,
+            pc: 0x5e,
+            vaddr,
+            region_offset,
+            phys_addr: Some(vaddr),
+            size: 4,
+            value,
+            rr_instr_count: Some(3),
+        }
+    }
+
+    #[test]
+    fn the_instruction_count_is_of_the_instructions_before_the_access() {
+        let decided = access(0x4000_c018, 0x18, 0x90).guest_access();
+        assert_eq!(decided.instr_count, Some(2));
+    }
+
+    #[test]
+    fn unassigned_and_ram_accesses_reach_the_file_as_the_decision_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("t.jsonl");
+        let args = crate::args::parse(&[("out_log", out.to_str().unwrap())]).unwrap();
+        let tracer = lm3s_tracer(&args);
+        tracer.on_access(&access(0x2000_0100, 0x100, 1));
+        tracer.on_access(&PandaAccess {
+            access: Access::Read,
+            ..access(0x4000_1000, 0x4000_1000, 0)
+        });
+        tracer.tracer().finish().unwrap();
+        let mut reader = mmio_export::open_trace(&out).unwrap();
+        let events: Vec<_> = reader.by_ref().map(Result::unwrap).collect();
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            (events[0].device, events[0].phys_addr, events[0].offset),
+            (DeviceId::UNASSIGNED, Some(0x4000_1000), 0x4000_1000)
+        );
+        assert_eq!(
+            reader.devices().kind(events[0].device),
+            Some(DeviceKind::Unassigned)
+        );
+    }
+
+    /// Issue #15: a panic in the callback path (here injected at the third event) is
+    /// contained: the trace is finished with the events before it, and later
+    /// callbacks return at once instead of taking PANDA down.
+    #[test]
+    fn a_panic_in_the_callback_finishes_the_trace_and_the_guest_runs_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("t.parquet");
+        let args = crate::args::parse(&[("out_log", out.to_str().unwrap())]).unwrap();
+        let tracer = lm3s_tracer(&args);
+        tracer.tracer().inject_panic_at(2);
+        for value in 0..5 {
+            tracer.on_access(&access(0x4000_c000, 0, value));
+        }
+        assert!(out.exists(), "the trace is finished at the panic");
+        let values: Vec<u64> = mmio_export::open_trace(&out)
+            .unwrap()
+            .map(|event| event.unwrap().value)
+            .collect();
+        assert_eq!(values, [0, 1]);
+        assert_eq!(tracer.tracer().finish().unwrap().events, 2);
+    }
+}
