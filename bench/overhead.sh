@@ -2,7 +2,8 @@
 # Emulator overhead of tracing the MMIO-heavy test firmware (lm3s6965evb), measured in
 # one run: the same deterministic guest work (-icount shift=0,sleep=off) with no
 # plugin, with QEMU's own memory_region_ops trace log, and with the mmio-trace plugin
-# writing Parquet: as it ships, with every load and store instrumented
+# writing Parquet: as it ships (instrument=last), with every instruction instrumented
+# (instrument=all), also without skipping stack and literal accesses
 # (skip_sp_pc=off), and counting instructions (icount=on). Runs alternate; medians.
 # bench/overhead.sh [REPEAT] [ROUNDS]
 set -euo pipefail

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the demo/test firmware: build.sh OUT.elf [-DFOREVER]
-# (the integration tests run the same compiler command).
+# Builds the demo/test firmware: build.sh OUT.elf [-DFOREVER] [-DREPEAT=N] ...
+# (the demo, the integration tests and the benchmarks all call this script).
 set -euo pipefail
 here="$(dirname "$0")"
 out="$1"

@@ -9,13 +9,17 @@ use mmio_export::{create_writer, TraceInfo};
 
 fn events() -> (Arc<DeviceTable>, Vec<MmioEvent>) {
     let devices = Arc::new(DeviceTable::new());
-    let uart = devices.intern("pl011", 0x4000_c000, 0x1000, DeviceKind::Device);
-    let odd = devices.intern(
-        "odd \"quoted\" \\ name",
-        0x5000_0000,
-        0x100,
-        DeviceKind::Device,
-    );
+    let uart = devices
+        .intern("pl011", 0x4000_c000, 0x1000, DeviceKind::Device)
+        .unwrap();
+    let odd = devices
+        .intern(
+            "odd \"quoted\" \\ name",
+            0x5000_0000,
+            0x100,
+            DeviceKind::Device,
+        )
+        .unwrap();
     let base = MmioEvent {
         seq: 0,
         cpu: 0,

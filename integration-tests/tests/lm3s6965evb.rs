@@ -357,6 +357,39 @@ fn instrumenting_only_the_last_instruction_loses_nothing() {
     assert_eq!(traces[0], traces[1]);
 }
 
+/// Issue #15: a panic in the plugin's callback (injected at the fifth event by the
+/// test-only `fault-injection` build) does not take QEMU down: the guest runs to its
+/// semihosting exit, the trace is finished with the four events before the panic, and
+/// the panic is reported once.
+#[test]
+fn a_panic_in_the_plugin_leaves_a_finished_trace_and_a_running_guest() {
+    let firmware = Firmware::lm3s6965evb(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t.parquet");
+    let output = run_ok(
+        Command::new("qemu-system-arm")
+            .env("MMIO_TRACE_PANIC_AT", "4")
+            .args(lm3s6965evb_args(&firmware))
+            .arg("-plugin")
+            .arg(plugin_arg(&out, "lm3s6965evb", "")),
+        "qemu-system-arm with a panicking plugin",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("mmio_trace: internal error").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!dir.path().join("t.parquet.partial").exists());
+    let trace = read_trace(&out);
+    let pcs: Vec<u64> = trace.iter().map(|s| s.event.guest_pc).collect();
+    let expected: Vec<u64> = expected_before_polling()[..4]
+        .iter()
+        .map(|e| firmware.pc(e.1))
+        .collect();
+    assert_eq!(pcs, expected);
+}
+
 #[test]
 fn instruction_counts_follow_the_firmware() {
     let firmware = Firmware::lm3s6965evb(&[]);

@@ -13,7 +13,33 @@ use plotters::style::{register_font, FontStyle};
 use crate::progress::Progress;
 
 const BINS: usize = 600;
-const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+/// DejaVu Sans where distributions put it (Debian and Ubuntu, Fedora, Arch, openSUSE,
+/// Homebrew), the first found is used; `MMIO_TRACE_FONT` names another TrueType file.
+const FONTS: [&str; 6] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/DejaVuSans.ttf",
+    "/opt/homebrew/share/fonts/DejaVuSans.ttf",
+    "/usr/local/share/fonts/DejaVuSans.ttf",
+];
+
+/// The font file to draw text with.
+fn font_file() -> Result<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("MMIO_TRACE_FONT") {
+        return Ok(path.into());
+    }
+    FONTS
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|path| path.is_file())
+        .with_context(|| {
+            format!(
+                "plot needs the DejaVu Sans font (Debian: fonts-dejavu-core), looked for in {}; or set MMIO_TRACE_FONT to a .ttf file",
+                FONTS.join(", ")
+            )
+        })
+}
 
 struct Lane {
     name: String,
@@ -22,9 +48,9 @@ struct Lane {
 }
 
 pub fn plot(path: &Path, output: &Path) -> Result<()> {
-    let font = std::fs::read(FONT).with_context(|| {
-        format!("plot needs the DejaVu font ({FONT}; Debian package fonts-dejavu-core)")
-    })?;
+    let font_path = font_file()?;
+    let font = std::fs::read(&font_path)
+        .with_context(|| format!("cannot read the font {}", font_path.display()))?;
     if register_font(
         "sans-serif",
         FontStyle::Normal,
@@ -32,7 +58,7 @@ pub fn plot(path: &Path, output: &Path) -> Result<()> {
     )
     .is_err()
     {
-        bail!("cannot load the font {FONT}");
+        bail!("cannot load the font {}", font_path.display());
     }
     // Pass 1: the x range (instruction counts when every event has one, else seq).
     let (mut last_seq, mut last_count, mut all_counted, mut events) = (0u64, 0u64, true, 0u64);

@@ -17,6 +17,7 @@ impl DeviceId {
     /// [`DeviceKind::Unassigned`].
     pub const UNASSIGNED: DeviceId = DeviceId(u32::MAX - 1);
 
+    /// Whether this is [`DeviceId::UNKNOWN`].
     pub fn is_unknown(self) -> bool {
         self == DeviceId::UNKNOWN
     }
@@ -30,6 +31,7 @@ impl DeviceId {
 /// What kind of region a device is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum DeviceKind {
     /// A device QEMU models.
     Device,
@@ -37,11 +39,14 @@ pub enum DeviceKind {
     Unimplemented,
     /// An address where nothing is mapped.
     Unassigned,
+    /// RAM (never recorded; kept in the device table so the map is whole).
     Ram,
+    /// ROM (likewise).
     Rom,
 }
 
 impl DeviceKind {
+    /// The lower-case name used in every output format and in `kinds=`.
     pub fn as_str(self) -> &'static str {
         match self {
             DeviceKind::Device => "device",
@@ -51,15 +56,25 @@ impl DeviceKind {
             DeviceKind::Rom => "rom",
         }
     }
+}
 
-    pub fn parse(text: &str) -> Option<DeviceKind> {
-        Some(match text {
+/// A name that is no [`DeviceKind`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown device kind {0:?} (expected device, unimplemented, unassigned, ram or rom)")]
+pub struct UnknownKind(pub String);
+
+impl std::str::FromStr for DeviceKind {
+    type Err = UnknownKind;
+
+    /// Parses the names [`DeviceKind::as_str`] gives.
+    fn from_str(text: &str) -> Result<DeviceKind, UnknownKind> {
+        Ok(match text {
             "device" => DeviceKind::Device,
             "unimplemented" => DeviceKind::Unimplemented,
             "unassigned" => DeviceKind::Unassigned,
             "ram" => DeviceKind::Ram,
             "rom" => DeviceKind::Rom,
-            _ => return None,
+            _ => return Err(UnknownKind(text.to_string())),
         })
     }
 }
@@ -73,13 +88,20 @@ impl fmt::Display for DeviceKind {
 /// A named region of the guest's physical address space.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Device {
+    /// The region's name (QEMU's `MemoryRegion` name).
     pub name: Arc<str>,
     /// Absolute guest-physical base address of the region (0 when unknown).
     pub base: u64,
     /// Size of the region in bytes (0 when unknown).
     pub size: u64,
+    /// What kind of region it is.
     pub kind: DeviceKind,
 }
+
+/// Every id a [`DeviceTable`] can give is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the device table is full ({} devices)", DeviceId::UNASSIGNED.0)]
+pub struct TableFull;
 
 /// Interns devices so that events carry a 4-byte [`DeviceId`] instead of a name.
 ///
@@ -98,15 +120,23 @@ struct TableInner {
 }
 
 impl DeviceTable {
+    /// An empty table.
     pub fn new() -> DeviceTable {
         DeviceTable::default()
     }
 
     /// Returns the id of the device named `name` at `base`, adding it if new. A known
-    /// device keeps the size and kind it was first added with.
-    pub fn intern(&self, name: &str, base: u64, size: u64, kind: DeviceKind) -> DeviceId {
+    /// device keeps the size and kind it was first added with. Fails only when every
+    /// id below the reserved ones is taken.
+    pub fn intern(
+        &self,
+        name: &str,
+        base: u64,
+        size: u64,
+        kind: DeviceKind,
+    ) -> Result<DeviceId, TableFull> {
         if let Some(id) = self.find(name, base) {
-            return id;
+            return Ok(id);
         }
         let mut inner = self
             .inner
@@ -114,12 +144,14 @@ impl DeviceTable {
             .unwrap_or_else(|poison| poison.into_inner());
         // Another thread may have added it since `find`.
         if let Some(&id) = inner.index.get(name).and_then(|bases| bases.get(&base)) {
-            return id;
+            return Ok(id);
         }
+        let id = u32::try_from(inner.devices.len())
+            .ok()
+            .filter(|&index| index < DeviceId::UNASSIGNED.0)
+            .map(DeviceId)
+            .ok_or(TableFull)?;
         let name: Arc<str> = Arc::from(name);
-        // Ids stop short of the reserved ones; a table that large would be a bug upstream.
-        let index = inner.devices.len().min(DeviceId::UNASSIGNED.0 as usize - 1);
-        let id = DeviceId(index as u32);
         inner.devices.push(Device {
             name: name.clone(),
             base,
@@ -127,7 +159,7 @@ impl DeviceTable {
             kind,
         });
         inner.index.entry(name).or_default().insert(base, id);
-        id
+        Ok(id)
     }
 
     /// The id of an already interned device.
@@ -172,10 +204,12 @@ impl DeviceTable {
         inner.devices.get(id.0 as usize).map(|device| device.kind)
     }
 
+    /// Number of devices.
     pub fn len(&self) -> usize {
         self.inner.read().map_or(0, |inner| inner.devices.len())
     }
 
+    /// Whether the table has no device.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -209,11 +243,20 @@ mod tests {
     #[test]
     fn interning_returns_the_same_id_for_the_same_name_and_base() {
         let table = DeviceTable::new();
-        let uart = table.intern("pl011", 0x4000_c000, 0x1000, DeviceKind::Device);
-        let systick = table.intern("systick", 0xe000_e010, 0xf0, DeviceKind::Device);
+        let uart = table
+            .intern("pl011", 0x4000_c000, 0x1000, DeviceKind::Device)
+            .unwrap();
+        let systick = table
+            .intern("systick", 0xe000_e010, 0xf0, DeviceKind::Device)
+            .unwrap();
         assert_eq!(uart, DeviceId(0));
         assert_eq!(systick, DeviceId(1));
-        assert_eq!(table.intern("pl011", 0x4000_c000, 0, DeviceKind::Rom), uart);
+        assert_eq!(
+            table
+                .intern("pl011", 0x4000_c000, 0, DeviceKind::Rom)
+                .unwrap(),
+            uart
+        );
         assert_eq!(table.len(), 2);
         let device = table.get(uart).unwrap();
         assert_eq!(&*device.name, "pl011");
@@ -224,8 +267,12 @@ mod tests {
     #[test]
     fn same_name_at_another_base_is_another_device() {
         let table = DeviceTable::new();
-        let a = table.intern("virtio-mmio", 0x0a00_0000, 0x200, DeviceKind::Device);
-        let b = table.intern("virtio-mmio", 0x0a00_0200, 0x200, DeviceKind::Device);
+        let a = table
+            .intern("virtio-mmio", 0x0a00_0000, 0x200, DeviceKind::Device)
+            .unwrap();
+        let b = table
+            .intern("virtio-mmio", 0x0a00_0200, 0x200, DeviceKind::Device)
+            .unwrap();
         assert_ne!(a, b);
         assert_eq!(table.find("virtio-mmio", 0x0a00_0200), Some(b));
         assert_eq!(table.find("virtio-mmio", 0x0a00_0400), None);
@@ -234,7 +281,7 @@ mod tests {
     #[test]
     fn unknown_id_resolves_to_no_device() {
         let table = DeviceTable::new();
-        table.intern("pl011", 0, 0, DeviceKind::Device);
+        table.intern("pl011", 0, 0, DeviceKind::Device).unwrap();
         assert!(table.get(DeviceId::UNKNOWN).is_none());
         assert!(table.get(DeviceId::UNASSIGNED).is_none());
         assert!(DeviceId::UNKNOWN.is_unknown());
@@ -249,10 +296,10 @@ mod tests {
     #[test]
     fn cache_extends_with_new_devices_only() {
         let table = DeviceTable::new();
-        table.intern("a", 0, 1, DeviceKind::Device);
+        table.intern("a", 0, 1, DeviceKind::Device).unwrap();
         let mut cache = Vec::new();
         table.extend_cache(&mut cache);
-        table.intern("b", 1, 1, DeviceKind::Ram);
+        table.intern("b", 1, 1, DeviceKind::Ram).unwrap();
         table.extend_cache(&mut cache);
         let names: Vec<&str> = cache.iter().map(|d| &*d.name).collect();
         assert_eq!(names, ["a", "b"]);
@@ -267,8 +314,11 @@ mod tests {
             DeviceKind::Ram,
             DeviceKind::Rom,
         ] {
-            assert_eq!(DeviceKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(kind.as_str().parse(), Ok(kind));
         }
-        assert_eq!(DeviceKind::parse("i/o"), None);
+        assert_eq!(
+            "i/o".parse::<DeviceKind>().unwrap_err().to_string(),
+            "unknown device kind \"i/o\" (expected device, unimplemented, unassigned, ram or rom)"
+        );
     }
 }

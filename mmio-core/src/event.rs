@@ -7,8 +7,10 @@ use crate::DeviceId;
 /// Direction of a guest access, shown as `R` or `W` in every output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Access {
+    /// A load.
     #[serde(rename = "R")]
     Read,
+    /// A store.
     #[serde(rename = "W")]
     Write,
 }
@@ -21,13 +23,22 @@ impl Access {
             Access::Write => "W",
         }
     }
+}
+
+/// A text that is no [`Access`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an access type (expected R or W)")]
+pub struct UnknownAccess(pub String);
+
+impl std::str::FromStr for Access {
+    type Err = UnknownAccess;
 
     /// Parses `R`/`W` (either case).
-    pub fn from_letter(text: &str) -> Option<Access> {
+    fn from_str(text: &str) -> Result<Access, UnknownAccess> {
         match text {
-            "R" | "r" => Some(Access::Read),
-            "W" | "w" => Some(Access::Write),
-            _ => None,
+            "R" | "r" => Ok(Access::Read),
+            "W" | "w" => Ok(Access::Write),
+            _ => Err(UnknownAccess(text.to_string())),
         }
     }
 }
@@ -42,6 +53,11 @@ impl fmt::Display for Access {
 ///
 /// An 8-byte guest access is one event of `size` 8, even where QEMU splits it into
 /// two 4-byte device calls.
+///
+/// Its serde form is this in-memory event, field for field: `device` is an id into the
+/// [`crate::DeviceTable`] it was recorded with, not a name, so it means nothing
+/// without that table. It is for passing events between processes that share the
+/// table, not a trace format: files (whose rows name the device) are `mmio-export`'s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MmioEvent {
     /// Order of recording across all vCPUs, from 0, without gaps among recorded events.
@@ -172,7 +188,8 @@ mod tests {
 
     #[test]
     fn event_stays_small() {
-        // Two Option<u64> fields cost 8 bytes each over plain u64; see ARCHITECTURE.md.
+        // Two Option<u64> fields cost 8 bytes each over plain u64: honest `Option`s in the
+        // public type rather than sentinels.
         assert_eq!(std::mem::size_of::<MmioEvent>(), 88);
     }
 }

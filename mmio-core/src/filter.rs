@@ -8,18 +8,32 @@ use thiserror::Error;
 
 use crate::{Access, Device, DeviceKind, MmioEvent};
 
+/// A bad filter argument, named with its value.
 #[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FilterError {
+    /// A value that does not parse.
     #[error("{arg}={text}: {reason}")]
     BadValue {
+        /// The argument.
         arg: &'static str,
+        /// Its value.
         text: String,
+        /// What is wrong with it.
         reason: String,
     },
+    /// Text without `=`.
     #[error("{text:?} is not an argument of the form key=value")]
-    NotKeyValue { text: String },
+    NotKeyValue {
+        /// The text.
+        text: String,
+    },
+    /// A key that is no filter argument.
     #[error("unknown filter argument {key:?} (expected devices, ranges, access or kinds)")]
-    UnknownKey { key: String },
+    UnknownKey {
+        /// The key.
+        key: String,
+    },
 }
 
 /// Keeps events matching every given condition; an empty filter keeps everything.
@@ -82,7 +96,7 @@ impl Filter {
             "kinds" => {
                 self.kinds = list("kinds", value)?
                     .map(|kind| {
-                        DeviceKind::parse(&kind.to_ascii_lowercase()).ok_or_else(|| {
+                        kind.to_ascii_lowercase().parse::<DeviceKind>().map_err(|_| {
                             bad(
                                 "kinds",
                                 value,
@@ -99,6 +113,7 @@ impl Filter {
         Ok(true)
     }
 
+    /// Whether the filter keeps everything.
     pub fn is_empty(&self) -> bool {
         *self == Filter::default()
     }

@@ -12,14 +12,16 @@
 //! Nothing here knows an emulator or a file format: front ends (mmio-qemu, mmio-panda)
 //! produce events, mmio-export stores them.
 
+#![warn(missing_docs)]
+
 mod device;
 mod event;
 mod filter;
 mod memory_map;
 mod recorder;
 
-pub use device::{Device, DeviceId, DeviceKind, DeviceTable};
-pub use event::{Access, MmioEvent};
+pub use device::{Device, DeviceId, DeviceKind, DeviceTable, TableFull, UnknownKind};
+pub use event::{Access, MmioEvent, UnknownAccess};
 pub use filter::{Filter, FilterError};
 pub use memory_map::{MemoryMap, Resolution};
 pub use recorder::{

@@ -69,7 +69,9 @@ fn start(config: RecorderConfig, delay: Duration) -> (Recorder, Arc<Mutex<Collec
         delay,
     };
     let devices = Arc::new(DeviceTable::new());
-    devices.intern("pl011", 0x4000_c000, 0x1000, DeviceKind::Device);
+    devices
+        .intern("pl011", 0x4000_c000, 0x1000, DeviceKind::Device)
+        .unwrap();
     let recorder = Recorder::start(config, devices, vec![Box::new(sink)]).unwrap();
     (recorder, out)
 }

@@ -13,7 +13,11 @@ fn trace() -> (Arc<DeviceTable>, Vec<MmioEvent>) {
     let ids: Vec<_> = ["pl011", "v7m_systick", "gptm", "ssys"]
         .iter()
         .enumerate()
-        .map(|(i, name)| devices.intern(name, i as u64 * 0x1000, 0x1000, DeviceKind::Device))
+        .map(|(i, name)| {
+            devices
+                .intern(name, i as u64 * 0x1000, 0x1000, DeviceKind::Device)
+                .expect("the table has room")
+        })
         .collect();
     let events = (0..EVENTS as u64)
         .map(|n| MmioEvent {

@@ -29,12 +29,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     .iter()
     .enumerate()
     .map(|(i, name)| {
-        devices.intern(
-            name,
-            0x4000_0000 + i as u64 * 0x1000,
-            0x1000,
-            DeviceKind::Device,
-        )
+        devices
+            .intern(
+                name,
+                0x4000_0000 + i as u64 * 0x1000,
+                0x1000,
+                DeviceKind::Device,
+            )
+            .expect("the table has room")
     })
     .collect();
     let writer = create_writer(&path, TraceInfo::now("synthetic", "arm", "bench", 4))?;

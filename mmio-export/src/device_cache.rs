@@ -1,4 +1,4 @@
-use mmio_core::{Device, DeviceId, DeviceKind, DeviceTable};
+use mmio_core::{Device, DeviceId, DeviceKind, DeviceTable, TableFull};
 
 /// A writer thread's lock-free copy of the device table; it only grows.
 #[derive(Default)]
@@ -36,15 +36,15 @@ pub(crate) fn intern_read_device(
     kind: Option<DeviceKind>,
     address: u64,
     offset: u64,
-) -> DeviceId {
-    match (name, kind) {
+) -> Result<DeviceId, TableFull> {
+    Ok(match (name, kind) {
         (Some(name), kind) => table.intern(
             name,
             address.wrapping_sub(offset),
             0,
             kind.unwrap_or(DeviceKind::Device),
-        ),
+        )?,
         (None, Some(DeviceKind::Unassigned)) => DeviceId::UNASSIGNED,
         (None, _) => DeviceId::UNKNOWN,
-    }
+    })
 }

@@ -195,8 +195,8 @@ impl<R: BufRead> JsonLinesReader<R> {
         }
         let kind = match line.device_kind.as_deref() {
             Some(text) => Some(
-                DeviceKind::parse(text)
-                    .ok_or_else(|| self.lines.error(format!("unknown device_kind {text:?}")))?,
+                text.parse::<DeviceKind>()
+                    .map_err(|_| self.lines.error(format!("unknown device_kind {text:?}")))?,
             ),
             None => None,
         };
@@ -211,7 +211,8 @@ impl<R: BufRead> JsonLinesReader<R> {
             offset: line.offset,
             size: line.size,
             value: line.value,
-            device: intern_read_device(table, line.device.as_deref(), kind, address, line.offset),
+            device: intern_read_device(table, line.device.as_deref(), kind, address, line.offset)
+                .map_err(|full| self.lines.error(full.to_string()))?,
             instr_count: line.instr_count,
         })
     }

@@ -150,7 +150,7 @@ impl<R: BufRead> PandaJsonReader<R> {
     }
 
     fn event(&mut self, record: Record, table: &DeviceTable) -> Result<MmioEvent, ExportError> {
-        let access = Access::from_letter(&record.access).ok_or_else(|| {
+        let access = record.access.parse::<Access>().map_err(|_| {
             self.lines
                 .error(format!("type: {:?} is not R or W", record.access))
         })?;
@@ -170,6 +170,7 @@ impl<R: BufRead> PandaJsonReader<R> {
         } else {
             // The format has no offsets: the device's base is unknown.
             intern_read_device(table, Some(&record.device), None, 0, 0)
+                .map_err(|full| self.lines.error(full.to_string()))?
         };
         let event = MmioEvent {
             seq: self.seq,

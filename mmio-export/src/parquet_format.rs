@@ -13,25 +13,30 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow_array::builder::{
-    StringBuilder, StringDictionaryBuilder, UInt32Builder, UInt64Builder, UInt8Builder,
-};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type, UInt8Type};
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{
+    Array, ArrayRef, DictionaryArray, RecordBatch, StringArray, UInt16Array, UInt32Array,
+    UInt64Array, UInt8Array,
+};
+use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use mmio_core::{Access, Device, DeviceKind, DeviceTable, EventSink, MmioEvent, SinkError};
+use mmio_core::{
+    Access, Device, DeviceId, DeviceKind, DeviceTable, EventSink, MmioEvent, SinkError,
+};
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
     ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ArrowWriter;
+use parquet::basic::Encoding;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::{
     FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataReader, ParquetMetaDataWriter,
     RowGroupMetaData,
 };
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::PartialFile;
@@ -107,93 +112,168 @@ fn info_from_metadata(pairs: &[KeyValue]) -> Option<TraceInfo> {
     })
 }
 
+/// The rows of one record batch, column by column, in plain vectors that become Arrow
+/// arrays without copying: no per-row hashing or string building.
 struct Columns {
-    seq: UInt64Builder,
-    cpu: UInt32Builder,
-    access: StringBuilder,
-    guest_pc: UInt64Builder,
-    phys_addr: UInt64Builder,
-    virt_addr: UInt64Builder,
-    offset: UInt64Builder,
-    size: UInt8Builder,
-    value: UInt64Builder,
-    device: StringDictionaryBuilder<UInt16Type>,
-    device_kind: StringDictionaryBuilder<UInt8Type>,
-    instr_count: UInt64Builder,
-    rows: usize,
+    seq: Vec<u64>,
+    cpu: Vec<u32>,
+    /// `R` or `W`, one byte a row.
+    access: Vec<u8>,
+    guest_pc: Vec<u64>,
+    phys_addr: Vec<u64>,
+    phys_addr_valid: Vec<bool>,
+    virt_addr: Vec<u64>,
+    offset: Vec<u64>,
+    size: Vec<u8>,
+    value: Vec<u64>,
+    /// Dictionary key per row (`None`: no device).
+    device: Vec<Option<u16>>,
+    /// The batch's dictionary: device names in key order.
+    device_names: Vec<Arc<str>>,
+    /// `DeviceId.0` → key in this batch (`u16::MAX`: not in it yet).
+    device_key: Vec<u16>,
+    /// Index into `KINDS` per row (`None`: no device).
+    device_kind: Vec<Option<u8>>,
+    instr_count: Vec<u64>,
+    instr_count_valid: Vec<bool>,
+}
+
+/// The dictionary of the `device_kind` column: every kind, in a fixed order.
+const KINDS: [DeviceKind; 5] = [
+    DeviceKind::Device,
+    DeviceKind::Unimplemented,
+    DeviceKind::Unassigned,
+    DeviceKind::Ram,
+    DeviceKind::Rom,
+];
+
+fn kind_key(kind: DeviceKind) -> u8 {
+    KINDS.iter().position(|&k| k == kind).unwrap_or(0) as u8
 }
 
 impl Columns {
     fn new() -> Columns {
         Columns {
-            seq: UInt64Builder::with_capacity(BATCH_ROWS),
-            cpu: UInt32Builder::with_capacity(BATCH_ROWS),
-            access: StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS),
-            guest_pc: UInt64Builder::with_capacity(BATCH_ROWS),
-            phys_addr: UInt64Builder::with_capacity(BATCH_ROWS),
-            virt_addr: UInt64Builder::with_capacity(BATCH_ROWS),
-            offset: UInt64Builder::with_capacity(BATCH_ROWS),
-            size: UInt8Builder::with_capacity(BATCH_ROWS),
-            value: UInt64Builder::with_capacity(BATCH_ROWS),
-            device: StringDictionaryBuilder::new(),
-            device_kind: StringDictionaryBuilder::new(),
-            instr_count: UInt64Builder::with_capacity(BATCH_ROWS),
-            rows: 0,
+            seq: Vec::with_capacity(BATCH_ROWS),
+            cpu: Vec::with_capacity(BATCH_ROWS),
+            access: Vec::with_capacity(BATCH_ROWS),
+            guest_pc: Vec::with_capacity(BATCH_ROWS),
+            phys_addr: Vec::with_capacity(BATCH_ROWS),
+            phys_addr_valid: Vec::with_capacity(BATCH_ROWS),
+            virt_addr: Vec::with_capacity(BATCH_ROWS),
+            offset: Vec::with_capacity(BATCH_ROWS),
+            size: Vec::with_capacity(BATCH_ROWS),
+            value: Vec::with_capacity(BATCH_ROWS),
+            device: Vec::with_capacity(BATCH_ROWS),
+            device_names: Vec::new(),
+            device_key: Vec::new(),
+            device_kind: Vec::with_capacity(BATCH_ROWS),
+            instr_count: Vec::with_capacity(BATCH_ROWS),
+            instr_count_valid: Vec::with_capacity(BATCH_ROWS),
         }
     }
 
-    /// Appends one row; fails only when the batch holds more distinct device names than
-    /// its dictionary keys can count.
+    fn rows(&self) -> usize {
+        self.seq.len()
+    }
+
+    /// The dictionary key of `id` in this batch, adding `device`'s name; `None` when
+    /// the batch's dictionary is full.
+    fn device_key(&mut self, id: DeviceId, device: &Device) -> Option<u16> {
+        let index = id.0 as usize;
+        if index >= self.device_key.len() {
+            self.device_key.resize(index + 1, u16::MAX);
+        }
+        if self.device_key[index] == u16::MAX {
+            let key = u16::try_from(self.device_names.len())
+                .ok()
+                .filter(|&key| key < u16::MAX)?;
+            self.device_names.push(device.name.clone());
+            self.device_key[index] = key;
+        }
+        Some(self.device_key[index])
+    }
+
+    /// Appends one row; fails only when the batch holds more distinct devices than its
+    /// dictionary keys can count.
     fn push(
         &mut self,
         event: &MmioEvent,
         device: Option<&Device>,
         kind: Option<DeviceKind>,
     ) -> bool {
-        match device {
-            Some(device) => {
-                if self.device.append(&*device.name).is_err() {
-                    return false;
-                }
-            }
-            None => self.device.append_null(),
-        }
-        match kind {
-            // Five kinds always fit a u8 key.
-            Some(kind) => {
-                let _ = self.device_kind.append(kind.as_str());
-            }
-            None => self.device_kind.append_null(),
-        }
-        self.seq.append_value(event.seq);
-        self.cpu.append_value(event.cpu);
-        self.access.append_value(event.access.as_str());
-        self.guest_pc.append_value(event.guest_pc);
-        self.phys_addr.append_option(event.phys_addr);
-        self.virt_addr.append_value(event.virt_addr);
-        self.offset.append_value(event.offset);
-        self.size.append_value(event.size);
-        self.value.append_value(event.value);
-        self.instr_count.append_option(event.instr_count);
-        self.rows += 1;
+        let key = match device {
+            Some(device) => match self.device_key(event.device, device) {
+                Some(key) => Some(key),
+                None => return false,
+            },
+            None => None,
+        };
+        self.device.push(key);
+        self.device_kind.push(kind.map(kind_key));
+        self.seq.push(event.seq);
+        self.cpu.push(event.cpu);
+        self.access.push(event.access.as_str().as_bytes()[0]);
+        self.guest_pc.push(event.guest_pc);
+        self.phys_addr.push(event.phys_addr.unwrap_or(0));
+        self.phys_addr_valid.push(event.phys_addr.is_some());
+        self.virt_addr.push(event.virt_addr);
+        self.offset.push(event.offset);
+        self.size.push(event.size);
+        self.value.push(event.value);
+        self.instr_count.push(event.instr_count.unwrap_or(0));
+        self.instr_count_valid.push(event.instr_count.is_some());
         true
     }
 
+    /// The rows as a record batch; the columns start empty again.
     fn finish(&mut self) -> Result<RecordBatch, arrow_schema::ArrowError> {
-        self.rows = 0;
+        fn take<T>(column: &mut Vec<T>) -> Vec<T> {
+            std::mem::replace(column, Vec::with_capacity(BATCH_ROWS))
+        }
+        fn nullable(values: Vec<u64>, valid: Vec<bool>) -> UInt64Array {
+            let nulls = (!valid.iter().all(|&v| v)).then(|| NullBuffer::from(valid));
+            UInt64Array::new(ScalarBuffer::from(values), nulls)
+        }
+        let rows = self.rows();
+        // One byte a row: offsets 0, 1, 2, ...
+        let offsets = OffsetBuffer::new(ScalarBuffer::from((0..=rows as i32).collect::<Vec<_>>()));
+        let access = StringArray::try_new(offsets, Buffer::from_vec(take(&mut self.access)), None)?;
+        let device = DictionaryArray::<UInt16Type>::try_new(
+            take(&mut self.device).into_iter().collect::<UInt16Array>(),
+            Arc::new(StringArray::from_iter_values(
+                self.device_names.iter().map(|name| &**name),
+            )),
+        )?;
+        self.device_names.clear();
+        self.device_key.clear();
+        let device_kind = DictionaryArray::<UInt8Type>::try_new(
+            take(&mut self.device_kind)
+                .into_iter()
+                .collect::<UInt8Array>(),
+            Arc::new(StringArray::from_iter_values(
+                KINDS.iter().map(|k| k.as_str()),
+            )),
+        )?;
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.seq.finish()),
-            Arc::new(self.cpu.finish()),
-            Arc::new(self.access.finish()),
-            Arc::new(self.guest_pc.finish()),
-            Arc::new(self.phys_addr.finish()),
-            Arc::new(self.virt_addr.finish()),
-            Arc::new(self.offset.finish()),
-            Arc::new(self.size.finish()),
-            Arc::new(self.value.finish()),
-            Arc::new(self.device.finish()),
-            Arc::new(self.device_kind.finish()),
-            Arc::new(self.instr_count.finish()),
+            Arc::new(UInt64Array::from(take(&mut self.seq))),
+            Arc::new(UInt32Array::from(take(&mut self.cpu))),
+            Arc::new(access),
+            Arc::new(UInt64Array::from(take(&mut self.guest_pc))),
+            Arc::new(nullable(
+                take(&mut self.phys_addr),
+                take(&mut self.phys_addr_valid),
+            )),
+            Arc::new(UInt64Array::from(take(&mut self.virt_addr))),
+            Arc::new(UInt64Array::from(take(&mut self.offset))),
+            Arc::new(UInt8Array::from(take(&mut self.size))),
+            Arc::new(UInt64Array::from(take(&mut self.value))),
+            Arc::new(device),
+            Arc::new(device_kind),
+            Arc::new(nullable(
+                take(&mut self.instr_count),
+                take(&mut self.instr_count_valid),
+            )),
         ];
         RecordBatch::try_new(schema(), columns)
     }
@@ -226,7 +306,19 @@ impl ParquetWriter {
             .try_clone()
             .map_err(|e| ExportError::io(path, "cannot open the trace file", e))?;
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            // Level 1: as small as the default level on these columns, faster.
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+            // Row-group statistics serve pruning (DuckDB, Spark); page-level ones (the
+            // column index) cost time and stay in memory until the footer is written.
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            // Counters that only grow: deltas, no dictionary attempt.
+            .set_column_dictionary_enabled(ColumnPath::from("seq"), false)
+            .set_column_encoding(ColumnPath::from("seq"), Encoding::DELTA_BINARY_PACKED)
+            .set_column_dictionary_enabled(ColumnPath::from("instr_count"), false)
+            .set_column_encoding(
+                ColumnPath::from("instr_count"),
+                Encoding::DELTA_BINARY_PACKED,
+            )
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
             .set_created_by(format!("mmio-trace {}", env!("CARGO_PKG_VERSION")))
@@ -255,13 +347,14 @@ impl ParquetWriter {
         SinkError::new(ExportError::parquet(self.file.partial(), message, source))
     }
 
-    /// Encodes the buffered rows; closes the row group when it is old enough or `force`.
+    /// Encodes the buffered rows; closes the row group when it is old enough or
+    /// `close_row_group`.
     fn write_batch(&mut self, close_row_group: bool) -> Result<(), SinkError> {
         let path = self.file.partial().to_path_buf();
         let Some(writer) = self.writer.as_mut() else {
             return Ok(());
         };
-        if self.columns.rows > 0 {
+        if self.columns.rows() > 0 {
             let batch = self.columns.finish().map_err(|e| {
                 SinkError::new(ExportError::BadParquet {
                     path: path.clone(),
@@ -339,19 +432,20 @@ impl EventSink for ParquetWriter {
 
     fn write(&mut self, events: &[MmioEvent], table: &DeviceTable) -> Result<(), SinkError> {
         for event in events {
-            let device = self.devices.get(event.device, table).cloned();
             let kind = self.devices.kind(event.device, table);
-            if !self.columns.push(event, device.as_ref(), kind) {
+            let device = self.devices.get(event.device, table);
+            if !self.columns.push(event, device, kind) {
                 // The batch's device dictionary is full: start a new batch.
                 self.write_batch(false)?;
-                if !self.columns.push(event, device.as_ref(), kind) {
+                let device = self.devices.get(event.device, table);
+                if !self.columns.push(event, device, kind) {
                     return Err(SinkError::new(ExportError::BadParquet {
                         path: self.file.partial().to_path_buf(),
                         message: "more than 65535 device names in one batch".into(),
                     }));
                 }
             }
-            if self.columns.rows >= BATCH_ROWS {
+            if self.columns.rows() >= BATCH_ROWS {
                 self.write_batch(false)?;
             }
         }
@@ -443,7 +537,12 @@ impl ParquetReader {
                     message: format!("bad {KEY_PREFIX}devices metadata: {e}"),
                 })?;
             for record in records {
-                table.intern(&record.name, record.base, record.size, record.kind);
+                table
+                    .intern(&record.name, record.base, record.size, record.kind)
+                    .map_err(|full| ExportError::BadParquet {
+                        path: path.to_path_buf(),
+                        message: full.to_string(),
+                    })?;
             }
         }
         let batches = builder
@@ -653,16 +752,17 @@ impl BatchView {
             optional(array).ok_or_else(|| bad(format!("null in required column {name:?}")))
         };
         let access_text = self.access.get(row).unwrap_or_default();
-        let access = Access::from_letter(access_text)
-            .ok_or_else(|| bad(format!("type {access_text:?} is not R or W")))?;
+        let access = access_text
+            .parse::<Access>()
+            .map_err(|_| bad(format!("type {access_text:?} is not R or W")))?;
         let size = self.size.value(row);
         if !MmioEvent::is_valid_size(size) {
             return Err(bad(format!("size {size} is not 1, 2, 4 or 8")));
         }
         let kind = match self.device_kind.get(row) {
             Some(text) => Some(
-                DeviceKind::parse(text)
-                    .ok_or_else(|| bad(format!("unknown device_kind {text:?}")))?,
+                text.parse::<DeviceKind>()
+                    .map_err(|_| bad(format!("unknown device_kind {text:?}")))?,
             ),
             None => None,
         };
@@ -685,7 +785,8 @@ impl BatchView {
                 kind,
                 phys_addr.unwrap_or(virt_addr),
                 offset,
-            ),
+            )
+            .map_err(|full| bad(full.to_string()))?,
             instr_count: optional(&self.instr_count),
         })
     }

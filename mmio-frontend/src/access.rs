@@ -189,7 +189,10 @@ impl Decider {
         }
         // A named region the map does not know (no map given, or it is stale): keep
         // the name; its base is unknown.
-        (devices.intern(name, 0, 0, DeviceKind::Device), 0)
+        let device = devices
+            .intern(name, 0, 0, DeviceKind::Device)
+            .unwrap_or(DeviceId::UNKNOWN);
+        (device, 0)
     }
 }
 

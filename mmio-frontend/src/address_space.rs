@@ -51,12 +51,16 @@ impl AddressSpace {
     /// covers whatever was mapped there before.
     pub fn add(&self, section: &Section) {
         let device = match &section.name {
-            Some(name) => self.devices.intern(
-                name,
-                section.base,
-                section.region_size,
-                section.flags.kind(),
-            ),
+            // A table this full is no real board: map the rest unnamed.
+            Some(name) => self
+                .devices
+                .intern(
+                    name,
+                    section.base,
+                    section.region_size,
+                    section.flags.kind(),
+                )
+                .unwrap_or(DeviceId::UNKNOWN),
             // Mapped, but with no name to record: not a hole either.
             None => DeviceId::UNKNOWN,
         };

@@ -64,11 +64,13 @@ pub fn addresses_only_stack_or_literal(isa: Isa, disassembly: &str) -> bool {
     }
     match operands.find('[') {
         Some(open) => {
-            let base = operands[open + 1..]
-                .split([',', ']'])
-                .next()
-                .unwrap_or_default();
-            is_stack_or_pc(base.trim())
+            let inside = operands[open + 1..].split(']').next().unwrap_or_default();
+            let mut parts = inside.split(',').map(str::trim);
+            let base = parts.next().unwrap_or_default();
+            // `[sp, r1]`, `[pc, r3]` (TBB): the index register makes the address
+            // anything. Immediate offsets (`#4`) keep it beside the stack or the code.
+            let register_offset = parts.next().is_some_and(|offset| !offset.starts_with('#'));
+            is_stack_or_pc(base) && !register_offset
         }
         // A64 literal loads name their target as an address, with no brackets.
         None => isa == Isa::Aarch64 && is_load,
@@ -118,7 +120,9 @@ pub fn arm_addresses_only_stack_or_literal(state: ArmState, bytes: &[u8]) -> boo
     match (state, bytes) {
         (ArmState::A32, &[b0, b1, b2, b3]) => a32(u32::from_le_bytes([b0, b1, b2, b3])),
         (ArmState::T32, &[b0, b1]) => t16(u16::from_le_bytes([b0, b1])),
-        (ArmState::T32, &[b0, b1, _, _]) => t32(u16::from_le_bytes([b0, b1])),
+        (ArmState::T32, &[b0, b1, b2, b3]) => {
+            t32(u16::from_le_bytes([b0, b1]), u16::from_le_bytes([b2, b3]))
+        }
         _ => false,
     }
 }
@@ -135,14 +139,21 @@ fn a32(insn: u32) -> bool {
         return false;
     }
     let rn = (insn >> 16) & 0xf;
+    // Pre-indexed or offset addressing (P, bit 24): the address is Rn plus the offset,
+    // which with a register offset can be anything. Post-indexed, it is Rn itself.
+    let indexed_first = insn & (1 << 24) != 0;
     // LDR/STR(B), immediate or register offset (bit 25 and bit 4 set: media instead).
     let single = (insn >> 26) & 0b11 == 0b01 && insn & 0x0200_0010 != 0x0200_0010;
+    let single_register_offset = insn & (1 << 25) != 0;
     let extra = (insn >> 25) & 0b111 == 0 // LDRH/STRH/LDRSB/LDRSH/LDRD/STRD
         && insn & 0x90 == 0x90
         && (insn >> 5) & 0b11 != 0;
+    let extra_register_offset = insn & (1 << 22) == 0;
     let multiple = (insn >> 25) & 0b111 == 0b100; // LDM/STM, PUSH/POP
     let coprocessor = (insn >> 25) & 0b111 == 0b110; // VLDR/VSTR/VLDM/VSTM, LDC/STC
-    (single || extra || multiple || coprocessor) && is_stack_or_pc_register(rn)
+    let register_indexed =
+        indexed_first && ((single && single_register_offset) || (extra && extra_register_offset));
+    (single || extra || multiple || coprocessor) && is_stack_or_pc_register(rn) && !register_indexed
 }
 
 /// 16-bit T32: the only forms that address SP or PC.
@@ -153,13 +164,21 @@ fn t16(insn: u16) -> bool {
     literal || stack || push_pop
 }
 
-/// 32-bit T32, by its first halfword: base register Rn in bits 3:0.
-fn t32(first: u16) -> bool {
+/// 32-bit T32: base register Rn in bits 3:0 of the first halfword.
+fn t32(first: u16, second: u16) -> bool {
     let rn = u32::from(first & 0xf);
     let single = first & 0xfe00 == 0xf800; // LDR/STR(B/H), LDR literal
+                                           // LDR/STR(B/H) (register): `[Rn, Rm]`, the address anything (with Rn = PC the
+                                           // encoding is always a literal load).
+    let single_register_offset = single && rn != 15 && first & 0x0080 == 0 && second & 0x0fc0 == 0;
     let dual_or_multiple = first & 0xfe00 == 0xe800; // LDRD/STRD, TBB/TBH, LDM/STM, PUSH/POP
+                                                     // TBB/TBH `[Rn, Rm]`: a table beside the code, indexed by a register.
+    let table_branch = first & 0xfff0 == 0xe8d0 && second & 0xffe0 == 0xf000;
     let coprocessor = first & 0xee00 == 0xec00; // VLDR/VSTR/VLDM/VSTM/VPUSH/VPOP, LDC/STC
-    (single || dual_or_multiple || coprocessor) && is_stack_or_pc_register(rn)
+    (single || dual_or_multiple || coprocessor)
+        && is_stack_or_pc_register(rn)
+        && !single_register_offset
+        && !table_branch
 }
 
 #[cfg(test)]
@@ -186,8 +205,7 @@ mod tests {
             "vldr     d0, [pc, #0x40]",
             "vstr     s0, [sp, #4]",
             "ldr.w    r3, [sp, #0x24]",
-            "tbb      [pc, r3]",
-            "tbh      [pc, r2, lsl #1]",
+            "ldr      r0, [sp], r1",
         ] {
             assert!(addresses_only_stack_or_literal(Isa::Arm, text), "{text}");
         }
@@ -200,6 +218,11 @@ mod tests {
             "ldr      sp, [r1]",
             "ldrb     r3, [r1], #1",
             "str      r3, [r2, sp]",
+            // Issue #13: an index register makes the address anything.
+            "ldr      r0, [sp, r1]",
+            "ldr      r0, [pc, r1, lsl #2]",
+            "tbb      [pc, r3]",
+            "tbh      [pc, r2, lsl #1]",
             "ldm      r0, {r1, r2}",
             "stmia    r4!, {r0, r1}",
             "ldrex    r0, [r2]",
@@ -233,6 +256,7 @@ mod tests {
             "str      w0, [x19, #0x18]",
             "ldp      x0, x1, [x29, #0x10]",
             "ld1      {v0.16b}, [x0]",
+            "ldr      x0, [sp, x1]",
         ] {
             assert!(
                 !addresses_only_stack_or_literal(Isa::Aarch64, text),
@@ -263,6 +287,10 @@ mod tests {
             (0xe1cd_20f8, true),  // strd r2, r3, [sp, #8]
             (0xed2d_8b04, true),  // vpush {d8, d9}
             (0xe49d_0004, true),  // ldr r0, [sp], #4
+            (0xe69d_0001, true),  // ldr r0, [sp], r1
+            (0xe79d_0001, false), // ldr r0, [sp, r1]
+            (0xe79f_0101, false), // ldr r0, [pc, r1, lsl #2]
+            (0xe19d_00b1, false), // ldrh r0, [sp, r1]
             (0xe591_2004, false), // ldr r2, [r1, #4]
             (0xe591_d000, false), // ldr sp, [r1]
             (0xe4d1_3001, false), // ldrb r3, [r1], #1
@@ -284,7 +312,10 @@ mod tests {
             (&[0x0b, 0x70][..], false),             // strb r3, [r1]
             (&[0xdd, 0xf8, 0x24, 0x30][..], true),  // ldr.w r3, [sp, #0x24]
             (&[0xdf, 0xf8, 0x10, 0x30][..], true),  // ldr.w r3, [pc, #0x10]
-            (&[0xdf, 0xe8, 0x03, 0xf0][..], true),  // tbb [pc, r3]
+            (&[0xdf, 0xe8, 0x03, 0xf0][..], false), // tbb [pc, r3]
+            (&[0xdf, 0xe8, 0x12, 0xf0][..], false), // tbh [pc, r2, lsl #1]
+            (&[0x5d, 0xf8, 0x01, 0x00][..], false), // ldr.w r0, [sp, r1]
+            (&[0x5d, 0xf8, 0x04, 0x0b][..], true),  // ldr.w r0, [sp], #4
             (&[0x2d, 0xe9, 0xf0, 0x41][..], true),  // push.w {r4-r8, lr}
             (&[0x2d, 0xed, 0x02, 0x8b][..], true),  // vpush {d8}
             (&[0x12, 0xf8, 0x01, 0x3f][..], false), // ldrb.w r3, [r2, #1]!

@@ -21,20 +21,28 @@ pub fn info() -> TraceInfo {
 /// 8-byte access with all bits set, and a device whose name needs escaping.
 pub fn sample() -> (Arc<DeviceTable>, Vec<MmioEvent>) {
     let devices = Arc::new(DeviceTable::new());
-    let uart = devices.intern("pl011", 0x4000_c000, 0x1000, DeviceKind::Device);
-    let systick = devices.intern("v7m_systick", 0xe000_e010, 0xe0, DeviceKind::Device);
-    let stub = devices.intern(
-        "flash-control",
-        0x400f_d000,
-        0x1000,
-        DeviceKind::Unimplemented,
-    );
-    let odd = devices.intern(
-        "odd \"name\" \\ here",
-        0x5000_0000,
-        0x100,
-        DeviceKind::Device,
-    );
+    let uart = devices
+        .intern("pl011", 0x4000_c000, 0x1000, DeviceKind::Device)
+        .unwrap();
+    let systick = devices
+        .intern("v7m_systick", 0xe000_e010, 0xe0, DeviceKind::Device)
+        .unwrap();
+    let stub = devices
+        .intern(
+            "flash-control",
+            0x400f_d000,
+            0x1000,
+            DeviceKind::Unimplemented,
+        )
+        .unwrap();
+    let odd = devices
+        .intern(
+            "odd \"name\" \\ here",
+            0x5000_0000,
+            0x100,
+            DeviceKind::Device,
+        )
+        .unwrap();
     let base = MmioEvent {
         seq: 0,
         cpu: 0,
