@@ -1,4 +1,5 @@
-//! Per-event cost of the recorder's callback side, with 1 and 2 producer threads.
+//! Per-event cost of the recorder's callback side, with 1 and 2 producer threads (each
+//! a vCPU of its own, as QEMU's MTTCG runs them).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,10 +23,10 @@ impl EventSink for NullSink {
     }
 }
 
-fn event(n: u64) -> MmioEvent {
+fn event(cpu: u32, n: u64) -> MmioEvent {
     MmioEvent {
         seq: 0,
-        cpu: 0,
+        cpu,
         access: Access::Write,
         guest_pc: 0x1000 + (n & 0xff),
         phys_addr: Some(0x4000_c000),
@@ -52,11 +53,11 @@ fn record(c: &mut Criterion) {
                 .expect("recorder starts");
                 let start = Instant::now();
                 std::thread::scope(|scope| {
-                    for _ in 0..threads {
+                    for cpu in 0..threads as u32 {
                         let recorder = &recorder;
                         scope.spawn(move || {
                             for n in 0..iters {
-                                recorder.record(event(n));
+                                recorder.record(event(cpu, n));
                             }
                         });
                     }

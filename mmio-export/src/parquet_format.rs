@@ -311,6 +311,8 @@ impl ParquetWriter {
             // Row-group statistics serve pruning (DuckDB, Spark); page-level ones (the
             // column index) cost time and stay in memory until the footer is written.
             .set_statistics_enabled(EnabledStatistics::Chunk)
+            // Nor the page locations: they too grow with the trace until the footer.
+            .set_offset_index_disabled(true)
             // Counters that only grow: deltas, no dictionary attempt.
             .set_column_dictionary_enabled(ColumnPath::from("seq"), false)
             .set_column_encoding(ColumnPath::from("seq"), Encoding::DELTA_BINARY_PACKED)

@@ -160,6 +160,18 @@ impl Decider {
         })
     }
 
+    /// Whether the decision for an I/O access at `phys_addr` needs QEMU's name for its
+    /// region. Asking costs: QEMU formats a name for an unnamed region on every call
+    /// (`anon%08x`, then interns it), and the busiest devices (SysTick) are unnamed. A
+    /// device the map knows there is taken as it is; only where the map has none (no
+    /// map, a hole, memory, a region mapped after the dump) is the name needed.
+    pub fn needs_name(&self, phys_addr: u64) -> bool {
+        !matches!(
+            self.space.lookup(phys_addr),
+            Lookup::Region(_, DeviceKind::Device | DeviceKind::Unimplemented)
+        )
+    }
+
     /// "QEMU's own name unless it is anonymous, then the map": the device of an I/O
     /// access stock QEMU named `name`, and its region's base.
     fn named(&self, name: Option<&str>, phys_addr: u64) -> (DeviceId, u64) {
@@ -315,6 +327,30 @@ mod tests {
             )
         );
         assert_eq!(decider.unresolved(), 0);
+        // Names are asked for only where the map has no device.
+        assert!(!decider.needs_name(0xe000_e018));
+        assert!(!decider.needs_name(0x400f_d000));
+        assert!(decider.needs_name(0x4000_1000));
+        assert!(decider.needs_name(0x2000_0000));
+        assert!(no_map().needs_name(0x4000_c000));
+        // Without the name, the map's device is the one recorded.
+        let unnamed = Landing::Io {
+            phys_addr: 0x4000_c018,
+            name: None,
+        };
+        assert_eq!(
+            seen(
+                &decider,
+                decider.decide(&access(0x4000_c018, unnamed)).unwrap()
+            ),
+            (
+                0x4000_c018,
+                Some(0x4000_c018),
+                0x18,
+                Some("pl011".into()),
+                Some(DeviceKind::Device)
+            )
+        );
     }
 
     #[test]

@@ -152,6 +152,12 @@ impl Tracer {
         self.decider.space().devices()
     }
 
+    /// Whether the decision for an I/O access at `phys_addr` needs the emulator's name
+    /// for its region (see [`Decider::needs_name`]).
+    pub fn needs_name(&self, phys_addr: u64) -> bool {
+        self.decider.needs_name(phys_addr)
+    }
+
     /// Decides and records one access; returns the event recorded, if any. A panic
     /// on the way is contained: see [`Tracer::guard`].
     pub fn on_access(&self, access: &GuestAccess<'_>) -> Option<MmioEvent> {

@@ -282,14 +282,19 @@ unsafe extern "C" fn on_memory_access(
         } else if !qemu_plugin_hwaddr_is_io(hwaddr) {
             return; // RAM or ROM: the common case, leave at once.
         } else {
-            let name = qemu_plugin_hwaddr_device_name(hwaddr);
-            Landing::Io {
-                phys_addr: qemu_plugin_hwaddr_phys_addr(hwaddr),
+            let phys_addr = qemu_plugin_hwaddr_phys_addr(hwaddr);
+            // QEMU formats and interns a name on every call: ask only when the map
+            // does not know the device.
+            let name = if plugin.tracer.needs_name(phys_addr) {
+                let name = qemu_plugin_hwaddr_device_name(hwaddr);
                 // QEMU interns the name: it lives as long as the plugin.
-                name: (!name.is_null())
+                (!name.is_null())
                     .then(|| CStr::from_ptr(name).to_str().ok())
-                    .flatten(),
-            }
+                    .flatten()
+            } else {
+                None
+            };
+            Landing::Io { phys_addr, name }
         }
     };
     // SAFETY: `info` is valid during this callback; the union member read is the one
