@@ -9,6 +9,12 @@
  *          ldr 0xf0000018 (flags); with two CPUs, wait for CPU 1; exit.
  *   CPU 1: strb '1' to 0xf0000000.
  *
+ * Built with -DCFI_QUERY, CPU 0 first queries the CFI flash (virt.flash0, a ROM device:
+ * reads go straight to its memory in read-array mode, writes are commands to the device
+ * model): write the CFI query command 0x98 at word 0x55, read the "QRY" signature at
+ * words 0x10-0x12 (each of the bank's two x16 chips answers: 0x00510051...), write
+ * 0xff to return to read-array mode, and read word 0x10 again, now plain memory.
+ *
  * Every MMIO access is one instruction behind a global label.
  */
 #include <stdint.h>
@@ -17,6 +23,7 @@
 
 #define UART_PHYS 0x09000000u
 #define UART_VIRT 0xf0000000u
+#define FLASH0 0x00000000u
 #define SECTION_DEVICE 0xc06u /* section, B, AP=full: shared device */
 #define SECTION_NORMAL 0x1c02u /* section, TEX=001, AP=full: normal, non-cacheable */
 
@@ -94,6 +101,21 @@ static uint32_t cpu_count(void)
     return (int32_t)r0 < 0 ? 1 : 2;
 }
 
+#ifdef CFI_QUERY
+static void cfi_query(void)
+{
+    volatile uint32_t *flash = (volatile uint32_t *)FLASH0;
+    uint32_t q, r, y, array;
+    STORE("cfi_query_command", "str", flash + 0x55, 0x00980098u);
+    LOAD("cfi_read_q", "ldr", flash + 0x10, q);
+    LOAD("cfi_read_r", "ldr", flash + 0x11, r);
+    LOAD("cfi_read_y", "ldr", flash + 0x12, y);
+    STORE("cfi_read_array_command", "str", flash, 0x00ff00ffu);
+    LOAD("flash_array_read", "ldr", flash + 0x10, array);
+    (void)q, (void)r, (void)y, (void)array;
+}
+#endif
+
 void main_cpu(uint32_t cpu)
 {
     uint32_t flags;
@@ -105,6 +127,9 @@ void main_cpu(uint32_t cpu)
             __asm__ volatile("wfi");
         }
     }
+#ifdef CFI_QUERY
+    cfi_query();
+#endif
     STORE("uart_phys_write", "strb", (volatile uint8_t *)UART_PHYS, 'P');
     build_page_table();
     enable_mmu();

@@ -201,3 +201,57 @@ fn instrumenting_only_the_last_instruction_loses_nothing_on_two_vcpus() {
         &cpu0_events(),
     );
 }
+
+/// Issue #13: writes to a ROM device are commands to its device model, and both front
+/// ends record them. The firmware queries virt's CFI flash (`virt.flash0`, `romd` in
+/// the map): the query command, the three "QRY" words (both x16 chips of the 32-bit
+/// bank answer, hence `0x00510051`), the read-array command; the last read, in
+/// read-array mode, is plain memory and recorded by neither. PANDA's half, the same
+/// accesses through its callbacks' decision over the same map, is
+/// `mmio-panda`'s `recording::tests::a_cfi_flash_query_is_recorded_as_qemu_records_it`
+/// (a test binary cannot link the PANDA plugin outside PANDA).
+#[test]
+fn a_cfi_flash_query_is_recorded_by_both_front_ends() {
+    let firmware = Firmware::build("virt", &["CFI_QUERY"]);
+    let dir = tempfile::tempdir().unwrap();
+    let traces = trace_variants_in_one_run(
+        &mut qemu(&firmware, "1", false),
+        &mtree_fixture("virt"),
+        &["", ",instrument=all,skip_sp_pc=off"],
+        dir.path(),
+    );
+    let flash = |access, label, addr: u64, value| {
+        (
+            access,
+            firmware.pc(label),
+            addr,
+            value,
+            Some("virt.flash0".to_string()),
+        )
+    };
+    let want = vec![
+        flash(Access::Write, "cfi_query_command", 0x154, 0x0098_0098),
+        flash(Access::Read, "cfi_read_q", 0x40, 0x0051_0051),
+        flash(Access::Read, "cfi_read_r", 0x44, 0x0052_0052),
+        flash(Access::Read, "cfi_read_y", 0x48, 0x0059_0059),
+        flash(Access::Write, "cfi_read_array_command", 0x0, 0x00ff_00ff),
+    ];
+    let qemu_flash: Vec<_> = traces[0]
+        .iter()
+        .filter(|s| s.event.phys_addr < Some(UART_PHYS))
+        .map(|s| {
+            assert_eq!((s.event.size, s.kind), (4, Some(DeviceKind::Device)));
+            assert_eq!(s.event.offset, s.event.phys_addr.unwrap());
+            (
+                s.event.access,
+                s.event.guest_pc,
+                s.event.phys_addr.unwrap(),
+                s.event.value,
+                s.device.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(qemu_flash, want);
+    assert_eq!(traces[0].len(), 5 + cpu0_events().len());
+    assert_eq!(traces[0], traces[1], "instrument=last lost an access");
+}

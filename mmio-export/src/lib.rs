@@ -37,6 +37,7 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// A trace file format, chosen by the file's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Format {
     /// `.json`: the upstream PANDA plugin's JSON array.
     PandaJson,
@@ -47,6 +48,7 @@ pub enum Format {
 }
 
 impl Format {
+    /// The extensions [`Format::from_path`] knows, for messages.
     pub const SUPPORTED: &'static str = ".parquet, .jsonl, .ndjson, .json";
 
     /// The format of `path`, by its extension (case-insensitive). A `FILE.partial`

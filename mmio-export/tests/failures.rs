@@ -159,8 +159,15 @@ fn a_killed_parquet_run_is_recovered_from_its_complete_row_groups() {
     // What a SIGKILL leaves: no footer, no rename.
     std::mem::forget(writer);
     let partial = dir.path().join("t.parquet.partial");
-    let error = open_trace(&partial).err().unwrap().to_string();
-    assert!(error.contains("mmio-trace recover"), "{error}");
+    let error = open_trace(&partial).err().unwrap();
+    assert!(matches!(error, ExportError::Incomplete { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{0}: incomplete Parquet file (no footer; the run was killed before it finished): salvage it with `mmio-trace recover {0}`",
+            partial.display()
+        )
+    );
 
     let summary = recover_parquet(&partial, &path).unwrap();
     assert_eq!(summary.row_groups, 2);
@@ -229,13 +236,17 @@ fn corrupt_inputs_name_the_file_and_line() {
 
     let parquet = dir.path().join("bad.parquet");
     std::fs::write(&parquet, b"PAR1 this is not parquet").unwrap();
-    let error = open_trace(&parquet).err().unwrap().to_string();
-    assert!(
-        error.starts_with(&format!(
-            "{}: not a complete Parquet file",
-            parquet.display()
-        )),
-        "{error}"
+    let error = open_trace(&parquet).err().unwrap();
+    assert!(matches!(error, ExportError::Incomplete { .. }), "{error:?}");
+
+    let not_parquet = dir.path().join("text.parquet");
+    std::fs::write(&not_parquet, b"seq,cpu,type\n0,0,R\n").unwrap();
+    assert_eq!(
+        open_trace(&not_parquet).err().unwrap().to_string(),
+        format!(
+            "{}: not a Parquet file (no PAR1 magic)",
+            not_parquet.display()
+        )
     );
 }
 

@@ -102,3 +102,43 @@ fn zero_events_make_valid_files() {
         ""
     );
 }
+
+/// Readers over any input, not only paths: every format read from bytes in memory
+/// (seekable) and from a stream that cannot seek gives the events read from the file.
+#[test]
+fn readers_take_any_input() {
+    use mmio_export::{open_trace, Format, TraceReader};
+    use std::io::Cursor;
+
+    /// A `Read` that is not `Seek`, like a pipe.
+    struct Pipe(Cursor<Vec<u8>>);
+    impl std::io::Read for Pipe {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let (devices, events) = sample();
+    for (name, format) in [
+        ("t.parquet", Format::Parquet),
+        ("t.jsonl", Format::JsonLines),
+        ("t.json", Format::PandaJson),
+    ] {
+        let path = dir.path().join(name);
+        write(&path, &devices, &events);
+        let from_file: Vec<_> = open_trace(&path).unwrap().map(Result::unwrap).collect();
+        assert_eq!(from_file.len(), events.len(), "{name}");
+        let bytes = std::fs::read(&path).unwrap();
+
+        let seekable =
+            TraceReader::from_seekable(Cursor::new(bytes.clone()), format, name).unwrap();
+        assert_eq!(seekable.path(), std::path::Path::new(name));
+        let from_seekable: Vec<_> = seekable.map(Result::unwrap).collect();
+        assert_eq!(from_seekable, from_file, "{name} from a seekable input");
+
+        let stream = TraceReader::from_stream(Pipe(Cursor::new(bytes)), format, name).unwrap();
+        let from_stream: Vec<_> = stream.map(Result::unwrap).collect();
+        assert_eq!(from_stream, from_file, "{name} from a stream");
+    }
+}

@@ -215,7 +215,6 @@ mod tests {
     use mmio_core::DeviceTable;
 
     use super::*;
-    use crate::region::{RegionFlags, Section};
 
     const LM3S_MTREE: &str = include_str!("../tests/fixtures/lm3s6965evb.mtree");
 
@@ -427,26 +426,9 @@ mod tests {
     /// The lm3s6965evb sections PANDA's listener reports, as the same map.
     fn panda_lm3s() -> Decider {
         let space = AddressSpace::new(Arc::new(DeviceTable::new()));
-        for (name, first, size, ram, priority) in [
-            ("stellaris.sram", 0x2000_0000, 0x1_0000, true, 0),
-            ("pl011", 0x4000_c000, 0x1000, false, 0),
-            ("v7m_systick", 0xe000_e010, 0xe0, false, 1),
-            ("flash-control", 0x400f_d000, 0x1000, false, -1000),
-        ] {
-            let flags = RegionFlags {
-                ram,
-                priority,
-                ..RegionFlags::default()
-            };
-            space.add(&Section::from_listener(Some(name.into()), first, size, 0, flags).unwrap());
+        for section in crate::test_support::listener_sections() {
+            space.add(&section);
         }
-        let flash = RegionFlags {
-            rom_device: true,
-            ..RegionFlags::default()
-        };
-        space.add(
-            &Section::from_listener(Some("virt.flash0".into()), 0x0, 0x1000, 0, flash).unwrap(),
-        );
         Decider::new(space)
     }
 

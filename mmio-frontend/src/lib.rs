@@ -20,6 +20,8 @@ pub mod address_space;
 pub mod args;
 pub mod mtree;
 pub mod region;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 pub mod tracer;
 
 pub use mmio_core::ErrorChain;

@@ -105,25 +105,14 @@ impl PandaTracer {
 #[cfg(test)]
 pub(crate) mod tests {
     use mmio_core::{DeviceId, DeviceKind};
-    use mmio_frontend::region::{RegionFlags, Section};
 
     use super::*;
 
-    /// A tracer whose listener reported lm3s6965evb's SRAM, UART, SysTick and a stub.
+    /// A tracer whose listener reported lm3s6965evb's SRAM, UART, SysTick and a stub
+    /// (and virt's CFI flash).
     pub(crate) fn lm3s_tracer(args: &PandaArgs) -> PandaTracer {
         let tracer = PandaTracer::start(args, TraceInfo::default()).unwrap();
-        for (name, first, size, ram, priority) in [
-            ("stellaris.sram", 0x2000_0000, 0x1_0000, true, 0),
-            ("pl011", 0x4000_c000, 0x1000, false, 0),
-            ("v7m_systick", 0xe000_e010, 0xe0, false, 1),
-            ("flash-control", 0x400f_d000, 0x1000, false, -1000),
-        ] {
-            let flags = RegionFlags {
-                ram,
-                priority,
-                ..RegionFlags::default()
-            };
-            let section = Section::from_listener(Some(name.into()), first, size, 0, flags).unwrap();
+        for section in mmio_frontend::test_support::listener_sections() {
             tracer.tracer().space().add(&section);
         }
         tracer
@@ -194,5 +183,64 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(values, [0, 1]);
         assert_eq!(tracer.tracer().finish().unwrap().events, 2);
+    }
+
+    /// Issue #13, PANDA's half of `integration-tests/tests/virt.rs`'s
+    /// `a_cfi_flash_query_is_recorded_by_both_front_ends`: the CFI query the firmware
+    /// makes of virt's flash, as PANDA's MMIO callbacks report it, over virt's map
+    /// (`romd` there, `rom_device` to the listener) gives the events QEMU's plugin
+    /// records: the flash commands are writes to a device, not to ROM.
+    #[test]
+    fn a_cfi_flash_query_is_recorded_as_qemu_records_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("t.jsonl");
+        let args = crate::args::parse(&[("out_log", out.to_str().unwrap())]).unwrap();
+        let tracer = PandaTracer::start(&args, TraceInfo::default()).unwrap();
+        let mtree = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../mmio-frontend/tests/fixtures/virt.mtree"
+        ))
+        .unwrap();
+        for section in mmio_frontend::mtree::cpu_sections(&mtree).unwrap() {
+            tracer.tracer().space().add(&section);
+        }
+        let query = [
+            (Access::Write, 0x154, 0x0098_0098),
+            (Access::Read, 0x40, 0x0051_0051),
+            (Access::Read, 0x44, 0x0052_0052),
+            (Access::Read, 0x48, 0x0059_0059),
+            (Access::Write, 0x0, 0x00ff_00ff),
+        ];
+        for (access, addr, value) in query {
+            tracer.on_access(&PandaAccess {
+                access,
+                ..self::access(addr, addr, value)
+            });
+        }
+        tracer.tracer().finish().unwrap();
+        let mut reader = mmio_export::open_trace(&out).unwrap();
+        let events: Vec<_> = reader.by_ref().map(Result::unwrap).collect();
+        let got: Vec<_> = events
+            .iter()
+            .map(|e| {
+                let device = reader.devices().get(e.device).unwrap();
+                (
+                    e.access,
+                    e.phys_addr,
+                    e.offset,
+                    e.value,
+                    device.name.to_string(),
+                    device.kind,
+                )
+            })
+            .collect();
+        let want: Vec<_> = query
+            .iter()
+            .map(|&(access, addr, value)| {
+                let name = "virt.flash0".to_string();
+                (access, Some(addr), addr, value, name, DeviceKind::Device)
+            })
+            .collect();
+        assert_eq!(got, want);
     }
 }
