@@ -2,6 +2,21 @@
 
 use crate::region::{RegionFlags, Section};
 
+/// Defines each named C function as one that panics if called: an executable that
+/// links a plugin's glue outside its emulator (a unit test, a benchmark) needs the
+/// emulator functions the glue refers to, and must never reach them.
+///
+/// `emulator_functions_unavailable!("PANDA", panda_current_pc, rr_get_guest_instr_count_external);`
+#[macro_export]
+macro_rules! emulator_functions_unavailable {
+    ($emulator:literal, $($name:ident),* $(,)?) => {$(
+        #[no_mangle]
+        extern "C" fn $name() {
+            unreachable!(concat!(stringify!($name), " called outside ", $emulator));
+        }
+    )*};
+}
+
 /// A map as PANDA's memory listener reports it: lm3s6965evb's SRAM, UART, SysTick
 /// (priority 1) and `flash-control` stub (QEMU's unimplemented-device priority), plus
 /// virt's CFI flash, a ROM device, over the first page.

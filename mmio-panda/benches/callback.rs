@@ -59,16 +59,8 @@ fn access(phys: u64, n: u64) -> PandaAccess {
 /// The plugin's glue, linked in with the library, refers to these PANDA functions; the
 /// benchmark never calls them (the glue is what it stands in for).
 mod outside_panda {
-    macro_rules! not_in_panda {
-        ($($name:ident),* $(,)?) => {$(
-            #[no_mangle]
-            extern "C" fn $name() {
-                unreachable!(concat!(stringify!($name), " called outside PANDA"));
-            }
-        )*};
-    }
-
-    not_in_panda!(
+    mmio_frontend::emulator_functions_unavailable!(
+        "PANDA",
         cpu_get_address_space,
         memory_listener_register,
         memory_listener_unregister,

@@ -31,16 +31,8 @@ pub fn word_size(target_name: &str) -> u8 {
 /// so if ever reached.
 #[cfg(test)]
 mod outside_qemu {
-    macro_rules! not_in_qemu {
-        ($($name:ident),* $(,)?) => {$(
-            #[no_mangle]
-            extern "C" fn $name() {
-                unreachable!(concat!(stringify!($name), " called outside QEMU"));
-            }
-        )*};
-    }
-
-    not_in_qemu!(
+    mmio_frontend::emulator_functions_unavailable!(
+        "QEMU",
         qemu_plugin_register_flush_cb,
         qemu_plugin_register_vcpu_exit_cb,
         qemu_plugin_register_vcpu_idle_cb,
