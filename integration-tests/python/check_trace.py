@@ -33,7 +33,8 @@ def check_parquet(path, counts, max_value):
                          ("guest_pc", "UBIGINT"), ("phys_addr", "UBIGINT"),
                          ("virt_addr", "UBIGINT"), ("offset", "UBIGINT"),
                          ("size", "UTINYINT"), ("value", "UBIGINT"), ("device", "VARCHAR"),
-                         ("device_kind", "VARCHAR"), ("instr_count", "UBIGINT")]:
+                         ("device_kind", "VARCHAR"), ("instr_count", "UBIGINT"),
+                         ("run", "VARCHAR")]:
         expect(f"DuckDB type of {column}", types.get(column), want)
     got = dict(con.execute(
         f"SELECT coalesce(device, 'null'), count(*) FROM read_parquet('{path}') GROUP BY ALL"
@@ -58,7 +59,9 @@ def check_parquet(path, counts, max_value):
     if counts:
         expect("pandas max(value)", int(frame["value"].max()), max_value)
     metadata = pq.read_metadata(path).metadata
-    expect("format version metadata", metadata.get(b"mmio_trace.format_version"), b"1")
+    expect("format version metadata", metadata.get(b"mmio_trace.format_version"), b"2")
+    runs = con.execute(f"SELECT DISTINCT run FROM read_parquet('{path}')").fetchall()
+    expect("one run a trace", [(metadata[b"mmio_trace.run"].decode(),)] if counts else [], runs)
     json.loads(metadata[b"mmio_trace.devices"])
 
 

@@ -9,10 +9,14 @@ use std::time::{Duration, Instant};
 use integration_tests::{lm3s6965evb_args, plugin_arg, read_trace, run_ok, tools, Firmware, Seen};
 
 fn start(firmware: &Firmware, out: &Path) -> Child {
+    start_with(firmware, out, "")
+}
+
+fn start_with(firmware: &Firmware, out: &Path, extra: &str) -> Child {
     Command::new("qemu-system-arm")
         .args(lm3s6965evb_args(firmware))
         .arg("-plugin")
-        .arg(plugin_arg(out, "lm3s6965evb", ""))
+        .arg(plugin_arg(out, "lm3s6965evb", extra))
         .stderr(Stdio::null())
         .spawn()
         .expect("qemu-system-arm starts")
@@ -148,6 +152,48 @@ fn sigkill_parquet_is_recovered_from_complete_row_groups() {
             .trim_end()
             .ends_with(&format!("into {}", out.display())),
         "{report}"
+    );
+}
+
+/// Issue #15: a killed run's finished parts are complete traces, readable without
+/// `recover`; only the part being written is left `.partial`.
+#[test]
+fn sigkill_leaves_finished_parts_readable() {
+    let firmware = Firmware::lm3s6965evb(&["FOREVER"]);
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("parts");
+    let out = PathBuf::from(format!("{}/", dir.display()));
+    let mut child = start_with(&firmware, &out, ",rotate=20k");
+    let finished = |dir: &Path| -> Vec<PathBuf> {
+        let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        parts.retain(|p| p.extension().is_some_and(|e| e == "parquet"));
+        parts.sort();
+        parts
+    };
+    wait_for("three finished parts", || finished(&dir).len() >= 3);
+    signal(&child, "KILL");
+    wait_exit(&mut child);
+    let parts = finished(&dir);
+    let trace: Vec<Seen> = parts.iter().flat_map(|part| read_trace(part)).collect();
+    assert_eq!(
+        trace.len(),
+        20_000 * parts.len(),
+        "every finished part is whole"
+    );
+    check_prefix(&firmware, &trace);
+    // Besides them, at most the part being written (and its row-group log), unfinished.
+    let next = format!("part-{:05}.parquet.partial", parts.len());
+    let mut others: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".parquet"))
+        .collect();
+    others.sort();
+    assert!(
+        others.is_empty() || others == [next.clone(), format!("{next}.rowgroups")],
+        "{others:?}"
     );
 }
 

@@ -2,18 +2,25 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use mmio_core::{Access, DeviceTable, Filter, MmioEvent};
-use mmio_export::{create_writer, open_trace, TraceReader};
+use mmio_export::{create_output, OutputOptions, TraceSet};
 use serde::Serialize;
 
 use crate::progress::Progress;
 
-fn open(path: &Path) -> Result<TraceReader> {
-    open_trace(path).with_context(|| format!("cannot read {}", path.display()))
+/// Trace files and directories read as one trace. The reader's errors name the file.
+pub fn open(paths: &[PathBuf]) -> Result<TraceSet> {
+    Ok(TraceSet::open(paths)?)
+}
+
+/// The inputs as the user gave them, for messages.
+pub fn describe(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(" ")
 }
 
 fn device_name(devices: &DeviceTable, event: &MmioEvent) -> String {
@@ -24,8 +31,8 @@ fn device_name(devices: &DeviceTable, event: &MmioEvent) -> String {
 }
 
 /// `show`: events as an aligned table.
-pub fn show(path: &Path, head: Option<usize>, out: &mut impl Write) -> Result<()> {
-    let mut reader = open(path)?;
+pub fn show(paths: &[PathBuf], head: Option<usize>, out: &mut impl Write) -> Result<()> {
+    let mut reader = open(paths)?;
     let devices = reader.devices().clone();
     writeln!(
         out,
@@ -64,8 +71,8 @@ struct Register {
 }
 
 /// `registers`: per device and offset, reads, writes, the most frequent values, PCs.
-pub fn registers(path: &Path, only: Option<&str>, out: &mut impl Write) -> Result<()> {
-    let mut reader = open(path)?;
+pub fn registers(paths: &[PathBuf], only: Option<&str>, out: &mut impl Write) -> Result<()> {
+    let mut reader = open(paths)?;
     let devices = reader.devices().clone();
     let mut table: BTreeMap<(String, u64), Register> = BTreeMap::new();
     let mut progress = Progress::new("reading");
@@ -115,18 +122,20 @@ pub fn registers(path: &Path, only: Option<&str>, out: &mut impl Write) -> Resul
     Ok(())
 }
 
-/// `convert`: any format to any format, optionally filtered.
+/// `convert`: any format to any format (a file, or a directory of parts), optionally
+/// filtered; several inputs become one trace, numbered anew.
 pub fn convert(
-    input: &Path,
+    inputs: &[PathBuf],
     output: &Path,
+    options: &OutputOptions,
     filter: Option<&str>,
     out: &mut impl Write,
 ) -> Result<()> {
     let filter = Filter::parse(filter.unwrap_or("")).context("bad --filter")?;
-    let mut reader = open(input)?;
+    let mut reader = open(inputs)?;
     let devices = reader.devices().clone();
     let info = reader.info().cloned().unwrap_or_default();
-    let mut writer = create_writer(output, info)?;
+    let mut writer = create_output(output, options, info)?;
     let mut batch = Vec::with_capacity(4096);
     let (mut kept, mut seq) = (0u64, 0u64);
     let mut progress = Progress::new("converting");
@@ -169,7 +178,7 @@ fn key(devices: &DeviceTable, e: &MmioEvent) -> (Access, u64, Option<u64>, u8, u
 /// `diff`: the first diverging event and per-device count differences; 0 when equal,
 /// 1 when different.
 pub fn diff(a: &Path, b: &Path, out: &mut impl Write) -> Result<ExitCode> {
-    let (mut left, mut right) = (open(a)?, open(b)?);
+    let (mut left, mut right) = (open(&[a.to_path_buf()])?, open(&[b.to_path_buf()])?);
     let (left_devices, right_devices) = (left.devices().clone(), right.devices().clone());
     let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut first: Option<String> = None;

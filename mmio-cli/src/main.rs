@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
@@ -35,21 +35,31 @@ enum Command {
     Qemu(qemu::QemuArgs),
     /// Print a per-device table of a trace: reads, writes, registers, PCs.
     ///
+    /// Every command reading traces takes several files and directories (a directory's
+    /// trace files, parts of a rotated trace among them) and reads them as one trace.
+    ///
     /// Example:
     ///   mmio-trace summary trace.parquet
+    ///   mmio-trace summary --by file traces/
     Summary {
-        /// Trace file (.parquet, .jsonl, .ndjson, .json).
-        file: PathBuf,
+        /// Trace files (.parquet, .jsonl, .ndjson, .json) and directories of them.
+        #[arg(required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// One summary per file instead of one for all.
+        #[arg(long, value_enum)]
+        by: Option<SummaryBy>,
     },
     /// Print events as a table.
     ///
     /// Example:
     ///   mmio-trace show trace.parquet --head 20
     Show {
-        file: PathBuf,
+        /// Trace files and directories.
+        #[arg(required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
         /// Only the first N events.
         #[arg(long)]
         head: Option<usize>,
@@ -59,18 +69,29 @@ enum Command {
     /// Example:
     ///   mmio-trace registers trace.parquet --device pl011
     Registers {
-        file: PathBuf,
+        /// Trace files and directories.
+        #[arg(required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
         /// Only this device.
         #[arg(long)]
         device: Option<String>,
     },
     /// Convert between formats (by extension), optionally keeping only some events.
+    /// Several inputs become one trace; an output ending with / is a directory of parts.
     ///
     /// Example:
     ///   mmio-trace convert trace.parquet uart.jsonl --filter devices=pl011,access=w
+    ///   mmio-trace convert big.parquet parts/ --rotate 1M
     Convert {
-        input: PathBuf,
-        output: PathBuf,
+        /// The inputs (files, directories), then the output.
+        #[arg(required = true, num_args = 2.., value_name = "INPUT... OUTPUT")]
+        paths: Vec<PathBuf>,
+        /// Events per part of a directory output (k and M suffixes allowed).
+        #[arg(long, value_parser = parse_rotate)]
+        rotate: Option<u64>,
+        /// Format of a directory output's parts: parquet (default) or jsonl.
+        #[arg(long)]
+        format: Option<mmio_export::Format>,
         /// mmio-core filter syntax: devices=a+b,ranges=0x..-0x..,access=r|w,kinds=...
         #[arg(long)]
         filter: Option<String>,
@@ -86,7 +107,9 @@ enum Command {
     /// Example:
     ///   mmio-trace plot trace.parquet -o timeline.png
     Plot {
-        file: PathBuf,
+        /// Trace files and directories.
+        #[arg(required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
         /// The picture to write: .svg or .png.
         #[arg(short, long)]
         output: PathBuf,
@@ -102,6 +125,22 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+}
+
+/// `--by` of `summary`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SummaryBy {
+    /// One summary per trace file.
+    File,
+}
+
+/// `--rotate`: a number of events, at least 1, with `k` or `M` allowed.
+pub(crate) fn parse_rotate(text: &str) -> Result<u64, String> {
+    mmio_export::parse_count(text)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            format!("{text:?} is not a number of events, at least 1 (k and M suffixes allowed)")
+        })
 }
 
 fn main() -> ExitCode {
@@ -131,35 +170,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     match cli.command {
         Command::Qemu(args) => qemu::run(args, &mut stdout),
-        Command::Summary { file, json } => {
-            let summary = summary::Summary::read(&file)?;
-            if json {
-                serde_json::to_writer_pretty(&mut stdout, &summary)?;
-                writeln!(stdout)?;
-            } else {
-                summary.write_table(&mut stdout)?;
+        Command::Summary { files, json, by } => {
+            match by {
+                None => summary::write(&summary::Summary::read(&files)?, json, &mut stdout)?,
+                Some(SummaryBy::File) => summary::write_by_file(&files, json, &mut stdout)?,
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Show { file, head } => {
-            inspect::show(&file, head, &mut stdout)?;
+        Command::Show { files, head } => {
+            inspect::show(&files, head, &mut stdout)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Registers { file, device } => {
-            inspect::registers(&file, device.as_deref(), &mut stdout)?;
+        Command::Registers { files, device } => {
+            inspect::registers(&files, device.as_deref(), &mut stdout)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Convert {
-            input,
-            output,
+            mut paths,
+            rotate,
+            format,
             filter,
         } => {
-            inspect::convert(&input, &output, filter.as_deref(), &mut stdout)?;
+            let output = paths.pop().context("no output given")?;
+            let mut options = mmio_export::OutputOptions::default();
+            options.rotate = rotate;
+            options.format = format;
+            inspect::convert(&paths, &output, &options, filter.as_deref(), &mut stdout)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { a, b } => inspect::diff(&a, &b, &mut stdout),
-        Command::Plot { file, output } => {
-            plot::plot(&file, &output)?;
+        Command::Plot { files, output } => {
+            plot::plot(&files, &output)?;
             writeln!(stdout, "wrote {}", output.display())?;
             Ok(ExitCode::SUCCESS)
         }

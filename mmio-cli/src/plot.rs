@@ -2,7 +2,7 @@
 //! million events draw as fast as ten.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use mmio_core::{Access, DeviceId};
@@ -10,6 +10,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
+use crate::inspect::{describe, open};
 use crate::progress::Progress;
 
 const BINS: usize = 600;
@@ -47,7 +48,7 @@ struct Lane {
     bins: Vec<(u64, u64)>,
 }
 
-pub fn plot(path: &Path, output: &Path) -> Result<()> {
+pub fn plot(paths: &[PathBuf], output: &Path) -> Result<()> {
     let font_path = font_file()?;
     let font = std::fs::read(&font_path)
         .with_context(|| format!("cannot read the font {}", font_path.display()))?;
@@ -64,7 +65,7 @@ pub fn plot(path: &Path, output: &Path) -> Result<()> {
     let (mut last_seq, mut last_count, mut all_counted, mut events) = (0u64, 0u64, true, 0u64);
     {
         let mut progress = Progress::new("scanning");
-        for event in open(path)? {
+        for event in open(paths)? {
             let event = event?;
             progress.tick();
             events += 1;
@@ -76,7 +77,7 @@ pub fn plot(path: &Path, output: &Path) -> Result<()> {
         }
     }
     if events == 0 {
-        bail!("{}: the trace has no events to plot", path.display());
+        bail!("{}: the trace has no events to plot", describe(paths));
     }
     let (x_label, x_max) = if all_counted {
         ("instructions", last_count)
@@ -84,7 +85,7 @@ pub fn plot(path: &Path, output: &Path) -> Result<()> {
         ("event (seq)", last_seq)
     };
     // Pass 2: bin each device's reads and writes.
-    let mut reader = open(path)?;
+    let mut reader = open(paths)?;
     let devices = reader.devices().clone();
     let mut lanes: Vec<Lane> = Vec::new();
     let mut lane_of: HashMap<DeviceId, usize> = HashMap::new();
@@ -132,10 +133,6 @@ pub fn plot(path: &Path, output: &Path) -> Result<()> {
         ),
         _ => bail!("{}: plot writes .svg or .png", output.display()),
     }
-}
-
-fn open(path: &Path) -> Result<mmio_export::TraceReader> {
-    mmio_export::open_trace(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 fn draw<B: DrawingBackend>(

@@ -18,8 +18,19 @@ const PLUGIN_FILE: &str = "libmmio_trace_qemu.so";
 #[derive(Args, Debug)]
 pub struct QemuArgs {
     /// Trace file to write; its extension picks the format (.parquet, .jsonl, .ndjson, .json).
+    /// A path ending with / is a directory of parts (part-00000.parquet, ...), each
+    /// finished as soon as it holds --rotate events.
     #[arg(short, long, default_value = "mmio-trace.parquet")]
     out: PathBuf,
+    /// Events per part of a directory output (k and M suffixes allowed; default 16M).
+    #[arg(long, value_parser = crate::parse_rotate)]
+    rotate: Option<u64>,
+    /// Format of a directory output's parts: parquet (default) or jsonl.
+    #[arg(long)]
+    format: Option<mmio_export::Format>,
+    /// The run's name, stored in the `run` column of every event (default: a random UUID).
+    #[arg(long)]
+    run: Option<String>,
     /// Keep only these devices ('+'-separated names), e.g. pl011+v7m_systick.
     #[arg(long)]
     devices: Option<String>,
@@ -52,13 +63,18 @@ pub fn run(args: QemuArgs, stdout: &mut impl Write) -> Result<ExitCode> {
         .command
         .split_first()
         .context("no QEMU command after --")?;
-    for (name, value) in [("--out", args.out.to_string_lossy())] {
+    let out = args.out.to_string_lossy();
+    let run = args.run.as_deref().unwrap_or_default();
+    for (name, value) in [("--out", &*out), ("--run", run)] {
         if value.contains(',') {
-            bail!("{name} {value}: QEMU splits plugin arguments on ',', so the path cannot contain one");
+            bail!("{name} {value}: QEMU splits plugin arguments on ',', so it cannot contain one");
         }
     }
-    // Fail on a bad output path before the memory map is even asked for.
-    mmio_export::Format::from_path(&args.out)?;
+    // Fail on a bad output before the memory map is even asked for.
+    let mut output = mmio_export::OutputOptions::default();
+    output.rotate = args.rotate;
+    output.format = args.format;
+    mmio_export::check_output(&args.out, &output)?;
 
     let signals = Forwarder::install()?;
     let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
@@ -81,7 +97,12 @@ pub fn run(args: QemuArgs, stdout: &mut impl Write) -> Result<ExitCode> {
     if let Some(machine) = machine_name(qemu_args) {
         plugin_arg.push_str(&format!(",machine={machine}"));
     }
+    let rotate = args.rotate.map(|n| n.to_string());
+    let format = args.format.map(|f| f.extension().to_string());
     for (key, value) in [
+        ("rotate", &rotate),
+        ("format", &format),
+        ("run", &args.run),
         ("devices", &args.devices),
         ("ranges", &args.ranges),
         ("access", &args.access),
@@ -117,7 +138,7 @@ pub fn run(args: QemuArgs, stdout: &mut impl Write) -> Result<ExitCode> {
             args.out.display()
         );
     }
-    let summary = Summary::read(&args.out)?;
+    let summary = Summary::read(std::slice::from_ref(&args.out))?;
     writeln!(stdout, "trace: {}", args.out.display())?;
     summary.write_table(stdout)?;
     Ok(exit_code(status))

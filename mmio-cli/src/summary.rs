@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use mmio_core::{Access, DeviceId, DeviceKind};
 use serde::Serialize;
 
@@ -65,9 +65,9 @@ struct Tally {
 }
 
 impl Summary {
-    pub fn read(path: &Path) -> Result<Summary> {
-        let mut reader = mmio_export::open_trace(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+    /// The summary of the trace made of `paths` (files and directories).
+    pub fn read(paths: &[PathBuf]) -> Result<Summary> {
+        let mut reader = crate::inspect::open(paths)?;
         let mut tallies: BTreeMap<DeviceId, Tally> = BTreeMap::new();
         let mut missing: BTreeMap<MissingKey, (MissingPeripheral, HashSet<u64>)> = BTreeMap::new();
         let mut events = 0u64;
@@ -216,6 +216,49 @@ impl Summary {
             .collect();
         write_aligned(out, &header, &rows, 3)
     }
+}
+
+/// Prints `summary` as a table or JSON.
+pub fn write(summary: &Summary, json: bool, out: &mut impl Write) -> Result<()> {
+    if json {
+        serde_json::to_writer_pretty(&mut *out, summary)?;
+        writeln!(out)?;
+    } else {
+        summary.write_table(out)?;
+    }
+    Ok(())
+}
+
+/// One file's summary, for `summary --by file`.
+#[derive(Serialize)]
+struct FileSummary<'a> {
+    file: &'a Path,
+    #[serde(flatten)]
+    summary: Summary,
+}
+
+/// `summary --by file`: the summary of each trace file of `paths` in turn (as a JSON
+/// array with `--json`).
+pub fn write_by_file(paths: &[PathBuf], json: bool, out: &mut impl Write) -> Result<()> {
+    let files = mmio_export::trace_files(paths)?;
+    let mut summaries = Vec::new();
+    for (index, file) in files.iter().enumerate() {
+        let summary = Summary::read(std::slice::from_ref(file))?;
+        if json {
+            summaries.push(FileSummary { file, summary });
+        } else {
+            if index > 0 {
+                writeln!(out)?;
+            }
+            writeln!(out, "== {}", file.display())?;
+            summary.write_table(out)?;
+        }
+    }
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &summaries)?;
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 /// A table: the first `text_columns` columns left-aligned, the rest (numbers)

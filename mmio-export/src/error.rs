@@ -23,6 +23,15 @@ pub enum ExportError {
         #[source]
         source: std::io::Error,
     },
+    /// An output or input path that does not fit what was asked of it (options that
+    /// contradict it, a directory that already holds a trace, or none).
+    #[error("{}: {message}", path.display())]
+    BadOutput {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A line of a text format (JSON Lines, PANDA JSON) is malformed.
     #[error("{}: line {line}: {message}", path.display())]
     BadLine {

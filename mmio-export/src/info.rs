@@ -14,6 +14,10 @@ pub struct TraceInfo {
     pub start_time: String,
     /// Bytes in a guest word (4 or 8); sets the hex width of the PANDA JSON format.
     pub word_size: u8,
+    /// Names the run: the `run` column of every row (Parquet, JSON Lines), so that the
+    /// rows of many traces concatenated into one table keep where they came from.
+    /// A random UUID unless the user gives one (`run=`).
+    pub run: String,
 }
 
 impl TraceInfo {
@@ -25,6 +29,15 @@ impl TraceInfo {
             machine: machine.to_string(),
             start_time: rfc3339_utc(SystemTime::now()),
             word_size,
+            run: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// The same facts under the run name `run`.
+    pub fn with_run(self, run: impl Into<String>) -> TraceInfo {
+        TraceInfo {
+            run: run.into(),
+            ..self
         }
     }
 }

@@ -29,16 +29,22 @@ pub(crate) struct JsonLinesWriter {
     /// File offset at which `line_buffer` will be written.
     file_offset: u64,
     devices: DeviceCache,
+    /// `,"run":"…"}` + newline: the end of every line.
+    line_end: Vec<u8>,
 }
 
 impl JsonLinesWriter {
-    pub fn create(path: &Path, _info: TraceInfo) -> Result<Self, ExportError> {
+    pub fn create(path: &Path, info: TraceInfo) -> Result<Self, ExportError> {
+        let mut line_end = b",\"run\":".to_vec();
+        push_json_string(&mut line_end, &info.run);
+        line_end.extend_from_slice(b"}\n");
         Ok(JsonLinesWriter {
             file: PartialFile::create(path)?,
             line_buffer: Vec::with_capacity(WRITE_CHUNK + PAGE as usize),
             line: Vec::with_capacity(512),
             file_offset: 0,
             devices: DeviceCache::default(),
+            line_end,
         })
     }
 
@@ -94,7 +100,7 @@ impl JsonLinesWriter {
         }
         out.extend_from_slice(b",\"instr_count\":");
         push_optional(out, event.instr_count);
-        out.extend_from_slice(b"}\n");
+        out.extend_from_slice(&self.line_end);
     }
 
     fn write_lines(&mut self) -> Result<(), ExportError> {

@@ -13,6 +13,7 @@
 //! The columns and keys are documented in `docs/FORMAT.md`.
 
 mod atomic;
+mod dataset;
 mod device_cache;
 mod error;
 mod info;
@@ -26,14 +27,19 @@ use std::path::Path;
 
 use mmio_core::EventSink;
 
+pub use dataset::{
+    check_output, create_output, is_directory_output, parse_count, trace_files, OutputOptions,
+    TraceSet, DEFAULT_ROTATE,
+};
 pub use error::ExportError;
 pub use info::TraceInfo;
 pub use panda_json::NO_DEVICE;
 pub use parquet_format::{default_recovery_output, recover_parquet, RecoverySummary};
 pub use reader::{open_trace, TraceReader};
 
-/// Version of the columns and keys written; bumped when they change incompatibly.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the columns and keys written, stored in every Parquet file; bumped when
+/// they change. 2 added the `run` column; readers take version 1 files too.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A trace file format, chosen by the file's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +56,15 @@ pub enum Format {
 impl Format {
     /// The extensions [`Format::from_path`] knows, for messages.
     pub const SUPPORTED: &'static str = ".parquet, .jsonl, .ndjson, .json";
+
+    /// The extension of a file in this format, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::PandaJson => "json",
+            Format::JsonLines => "jsonl",
+            Format::Parquet => "parquet",
+        }
+    }
 
     /// The format of `path`, by its extension (case-insensitive). A `FILE.partial`
     /// left by an interrupted run has the format of `FILE`.
@@ -68,6 +83,31 @@ impl Format {
                 path: path.to_path_buf(),
             }),
         }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::PandaJson => "PANDA JSON",
+            Format::JsonLines => "JSON Lines",
+            Format::Parquet => "Parquet",
+        })
+    }
+}
+
+/// A text that names no [`Format`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown trace format {0:?} (use parquet, jsonl, ndjson or json)")]
+pub struct UnknownFormat(pub String);
+
+impl std::str::FromStr for Format {
+    type Err = UnknownFormat;
+
+    /// `parquet`, `jsonl` (or `ndjson`), `json`: the extensions' names.
+    fn from_str(text: &str) -> Result<Format, UnknownFormat> {
+        Format::from_path(Path::new(&format!("trace.{text}")))
+            .map_err(|_| UnknownFormat(text.to_string()))
     }
 }
 

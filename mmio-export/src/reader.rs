@@ -44,9 +44,16 @@ pub struct TraceReader {
 
 /// Opens `path`, choosing the reader by its extension ([`Format::from_path`]).
 pub fn open_trace(path: &Path) -> Result<TraceReader, ExportError> {
+    open_trace_into(path, Arc::new(DeviceTable::new()))
+}
+
+/// Opens `path`, interning its devices into `devices`.
+pub(crate) fn open_trace_into(
+    path: &Path,
+    devices: Arc<DeviceTable>,
+) -> Result<TraceReader, ExportError> {
     let format = Format::from_path(path)?;
     let file = File::open(path).map_err(|e| ExportError::io(path, "cannot open", e))?;
-    let devices = Arc::new(DeviceTable::new());
     let source = match format {
         Format::Parquet => {
             Source::Parquet(Box::new(ParquetReader::from_chunks(path, file, &devices)?))

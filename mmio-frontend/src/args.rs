@@ -7,8 +7,11 @@
 
 use std::path::PathBuf;
 
-use mmio_core::{Filter, FilterError};
+use mmio_core::{EventSink, Filter, FilterError};
+use mmio_export::{parse_count, Format, OutputOptions, TraceInfo};
 use thiserror::Error;
+
+use crate::tracer::{MapSource, TracerSetup};
 
 /// A bad plugin argument.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -57,9 +60,14 @@ pub trait FrontEndArgs: Default {
 /// Parsed plugin arguments: the shared ones and the front end's `own`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PluginArgs<Own> {
-    /// Trace file to write (`out_log=`, empty for none); its extension picks the
-    /// format.
+    /// Trace to write (`out_log=`, empty for none): a file, whose extension picks the
+    /// format, or a directory of parts (a path ending with `/`).
     pub out_log: Option<PathBuf>,
+    /// `format=` (parquet, jsonl: the parts' format of a directory output) and
+    /// `rotate=` (events a part holds, `k`/`M` suffixes allowed).
+    pub output: OutputOptions,
+    /// `run=`: the run's name in the `run` column (default a random UUID).
+    pub run: Option<String>,
     /// Which events to keep (`devices=`, `ranges=`, `access=`, `kinds=`).
     pub filter: Filter,
     /// The front end's own arguments.
@@ -67,7 +75,11 @@ pub struct PluginArgs<Own> {
 }
 
 /// Keys every front end takes, in the order the messages list them.
-const SHARED_KEYS: [&str; 5] = ["out_log", "devices", "ranges", "access", "kinds"];
+const SHARED_KEYS: [&str; 8] = [
+    "out_log", "format", "rotate", "run", "devices", "ranges", "access", "kinds",
+];
+/// How many of [`SHARED_KEYS`] come before the front end's own in messages.
+const OUTPUT_KEYS: usize = 4;
 
 impl<Own: FrontEndArgs> PluginArgs<Own> {
     /// Parses `key=value` pairs.
@@ -79,10 +91,35 @@ impl<Own: FrontEndArgs> PluginArgs<Own> {
             let (key, value) = (key.as_ref(), value.as_ref());
             if key == "out_log" {
                 args.out_log = (!value.is_empty()).then(|| PathBuf::from(value));
+            } else if key == "format" {
+                args.output.format =
+                    Some(value.parse::<Format>().map_err(|_| ArgsError::BadValue {
+                        key: key.into(),
+                        value: value.into(),
+                        expected: "parquet, jsonl or json",
+                    })?);
+            } else if key == "rotate" {
+                args.output.rotate =
+                    Some(parse_count(value).filter(|&n| n > 0).ok_or_else(|| {
+                        ArgsError::BadValue {
+                            key: key.into(),
+                            value: value.into(),
+                            expected: "a number of events, at least 1 (k and M suffixes allowed)",
+                        }
+                    })?);
+            } else if key == "run" {
+                if value.is_empty() {
+                    return Err(ArgsError::BadValue {
+                        key: key.into(),
+                        value: value.into(),
+                        expected: "a name for the run",
+                    });
+                }
+                args.run = Some(value.to_string());
             } else if !args.own.set(key, value)? && !args.filter.set(key, value)? {
-                let mut expected = vec![SHARED_KEYS[0]];
+                let mut expected = SHARED_KEYS[..OUTPUT_KEYS].to_vec();
                 expected.extend(Own::KEYS);
-                expected.extend(&SHARED_KEYS[1..]);
+                expected.extend(&SHARED_KEYS[OUTPUT_KEYS..]);
                 return Err(ArgsError::UnknownKey {
                     key: key.to_string(),
                     expected: expected.join(", "),
@@ -90,6 +127,27 @@ impl<Own: FrontEndArgs> PluginArgs<Own> {
             }
         }
         Ok(args)
+    }
+
+    /// What the shared tracer starts with: these arguments' output, run name and
+    /// filter, the front end's `info`, `map` and `extra_sinks`.
+    pub fn tracer_setup<'a>(
+        &'a self,
+        info: TraceInfo,
+        map: MapSource<'a>,
+        extra_sinks: Vec<Box<dyn EventSink>>,
+    ) -> TracerSetup<'a> {
+        TracerSetup {
+            out_log: self.out_log.as_deref(),
+            output: self.output.clone(),
+            filter: self.filter.clone(),
+            info: match &self.run {
+                Some(run) => info.with_run(run.clone()),
+                None => info,
+            },
+            map,
+            extra_sinks,
+        }
     }
 
     /// Parses QEMU's raw `key=value` strings.
@@ -156,6 +214,29 @@ mod tests {
     }
 
     #[test]
+    fn output_keys_give_the_tracer_its_output_and_run() {
+        let args = PluginArgs::<Own>::parse_raw(&[
+            "out_log=traces/",
+            "format=jsonl",
+            "rotate=500k",
+            "run=boot-7",
+        ])
+        .unwrap();
+        assert_eq!(args.output.format, Some(Format::JsonLines));
+        assert_eq!(args.output.rotate, Some(500_000));
+        let setup = args.tracer_setup(TraceInfo::default(), MapSource::Empty, Vec::new());
+        assert_eq!(setup.out_log, Some(std::path::Path::new("traces/")));
+        assert_eq!(setup.output, args.output);
+        assert_eq!(setup.info.run, "boot-7");
+        // Without run=, every run gets a name of its own.
+        let args = PluginArgs::<Own>::parse_raw(&["out_log=t.parquet"]).unwrap();
+        let a = args.tracer_setup(TraceInfo::default(), MapSource::Empty, Vec::new());
+        let b = args.tracer_setup(TraceInfo::default(), MapSource::Empty, Vec::new());
+        assert_eq!(a.info.run.len(), 36, "a UUID: {}", a.info.run);
+        assert_ne!(a.info.run, b.info.run);
+    }
+
+    #[test]
     fn every_switch_spelling_means_the_same_in_both_front_ends() {
         for on in ["on", "true", "yes", "1"] {
             assert_eq!(switch("k", on), Ok(true));
@@ -173,8 +254,26 @@ mod tests {
     fn bad_arguments_are_named() {
         assert_eq!(
             PluginArgs::<Own>::parse_raw(&["colour=red"]).unwrap_err().to_string(),
-            "unknown argument \"colour\" (expected out_log, verbose, devices, ranges, access, kinds)"
+            "unknown argument \"colour\" (expected out_log, format, rotate, run, verbose, devices, ranges, access, kinds)"
         );
+        let error = |arg: &str| {
+            PluginArgs::<Own>::parse_raw(&[arg])
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            error("format=csv"),
+            "format=csv: expected parquet, jsonl or json"
+        );
+        assert_eq!(
+            error("rotate=0"),
+            "rotate=0: expected a number of events, at least 1 (k and M suffixes allowed)"
+        );
+        assert_eq!(
+            error("rotate=lots"),
+            "rotate=lots: expected a number of events, at least 1 (k and M suffixes allowed)"
+        );
+        assert_eq!(error("run="), "run=: expected a name for the run");
         assert_eq!(
             PluginArgs::<Own>::parse_raw(&["out_log"])
                 .unwrap_err()

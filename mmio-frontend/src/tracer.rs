@@ -14,7 +14,7 @@ use mmio_core::{
     DeviceTable, EventSink, Filter, MmioEvent, Recorder, RecorderConfig, RecorderError,
     RecorderSummary,
 };
-use mmio_export::{create_writer, ExportError, TraceInfo};
+use mmio_export::{create_output, ExportError, OutputOptions, TraceInfo};
 use thiserror::Error;
 
 use crate::access::{Decider, GuestAccess};
@@ -61,8 +61,10 @@ pub enum MapSource<'a> {
 
 /// What a tracer is started with.
 pub struct TracerSetup<'a> {
-    /// The trace file (its extension picks the format), if any.
+    /// The trace file (its extension picks the format) or directory of parts, if any.
     pub out_log: Option<&'a Path>,
+    /// The output's format and rotation.
+    pub output: OutputOptions,
     /// Which events to keep.
     pub filter: Filter,
     /// The run's facts, stored in the file.
@@ -108,7 +110,7 @@ impl Tracer {
         };
         let mut sinks = Vec::new();
         if let Some(path) = setup.out_log {
-            sinks.push(create_writer(path, setup.info)?);
+            sinks.push(create_output(path, &setup.output, setup.info)?);
         }
         sinks.extend(setup.extra_sinks);
         let config = RecorderConfig {
@@ -280,6 +282,7 @@ mod tests {
     fn tracer(out: &Path) -> Tracer {
         Tracer::start(TracerSetup {
             out_log: Some(out),
+            output: OutputOptions::default(),
             filter: Filter::default(),
             info: TraceInfo::default(),
             map: MapSource::Empty,
@@ -336,6 +339,7 @@ mod tests {
         let missing = dir.path().join("none.mtree");
         let error = Tracer::start(TracerSetup {
             out_log: Some(&dir.path().join("t.jsonl")),
+            output: OutputOptions::default(),
             filter: Filter::default(),
             info: TraceInfo::default(),
             map: MapSource::Mtree(&missing),

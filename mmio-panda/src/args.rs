@@ -76,7 +76,7 @@ mod tests {
         );
         assert_eq!(
             parse(&[("colour", "red")]).unwrap_err().to_string(),
-            "unknown argument \"colour\" (expected out_log, retain, devices, ranges, access, kinds)"
+            "unknown argument \"colour\" (expected out_log, format, rotate, run, retain, devices, ranges, access, kinds)"
         );
         assert_eq!(
             parse(&[("retain", "maybe")]).unwrap_err().to_string(),

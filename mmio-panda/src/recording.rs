@@ -7,7 +7,7 @@ use std::sync::Arc;
 use mmio_core::{Access, EventSink};
 use mmio_export::TraceInfo;
 use mmio_frontend::access::{GuestAccess, Landing};
-use mmio_frontend::tracer::{MapSource, SetupError, Tracer, TracerSetup};
+use mmio_frontend::tracer::{MapSource, SetupError, Tracer};
 
 use crate::args::{retains, PandaArgs};
 use crate::c_api::{notify_subscribers, Retention};
@@ -72,13 +72,7 @@ impl PandaTracer {
             .iter()
             .map(|retention| Box::new(retention.sink()) as Box<dyn EventSink>)
             .collect();
-        let tracer = Tracer::start(TracerSetup {
-            out_log: args.out_log.as_deref(),
-            filter: args.filter.clone(),
-            info,
-            map: MapSource::Empty,
-            extra_sinks,
-        })?;
+        let tracer = Tracer::start(args.tracer_setup(info, MapSource::Empty, extra_sinks))?;
         Ok(PandaTracer { tracer, retention })
     }
 

@@ -97,7 +97,7 @@ pub fn parse(raw: &[impl AsRef<str>]) -> Result<PluginArgs, ArgsError> {
     let args = PluginArgs::parse_raw(raw)?;
     if args.out_log.is_none() {
         return Err(ArgsError::Unusable(
-            "missing out_log=FILE (the trace to write: .parquet, .jsonl, .ndjson or .json)",
+            "missing out_log=FILE (the trace to write: .parquet, .jsonl, .ndjson or .json; DIR/ for a directory of parts)",
         ));
     }
     Ok(args)
@@ -143,11 +143,11 @@ mod tests {
     fn bad_arguments_are_named() {
         assert_eq!(
             parse(&["mtree=m.txt"]).unwrap_err().to_string(),
-            "missing out_log=FILE (the trace to write: .parquet, .jsonl, .ndjson or .json)"
+            "missing out_log=FILE (the trace to write: .parquet, .jsonl, .ndjson or .json; DIR/ for a directory of parts)"
         );
         assert_eq!(
             parse(&["out_log=t.json", "colour=red"]).unwrap_err().to_string(),
-            "unknown argument \"colour\" (expected out_log, mtree, instrument, icount, skip_sp_pc, machine, progress, devices, ranges, access, kinds)"
+            "unknown argument \"colour\" (expected out_log, format, rotate, run, mtree, instrument, icount, skip_sp_pc, machine, progress, devices, ranges, access, kinds)"
         );
         assert_eq!(
             parse(&["out_log=t.json", "icount=maybe"])

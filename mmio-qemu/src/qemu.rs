@@ -8,7 +8,7 @@ use std::time::Duration;
 use mmio_core::Access;
 use mmio_export::TraceInfo;
 use mmio_frontend::access::{GuestAccess, Landing};
-use mmio_frontend::tracer::{on_fresh_thread, MapSource, Tracer, TracerSetup};
+use mmio_frontend::tracer::{on_fresh_thread, MapSource, Tracer};
 use mmio_frontend::ErrorChain;
 use qemu_plugin::sys::{
     qemu_plugin_cb_flags, qemu_plugin_get_hwaddr, qemu_plugin_hwaddr_device_name,
@@ -89,16 +89,15 @@ fn install(
         &own.machine,
         word_size(&info.target_name),
     );
-    let tracer = Tracer::start(TracerSetup {
-        out_log: args.out_log.as_deref(),
-        filter: args.filter.clone(),
-        info: trace_info,
-        map: own
-            .mtree
-            .as_deref()
-            .map_or(MapSource::Empty, MapSource::Mtree),
-        extra_sinks: Vec::new(),
-    })?;
+    let tracer = Tracer::start(
+        args.tracer_setup(
+            trace_info,
+            own.mtree
+                .as_deref()
+                .map_or(MapSource::Empty, MapSource::Mtree),
+            Vec::new(),
+        ),
+    )?;
     let icount = own.icount.then(|| {
         // SAFETY: plain FFI call; an 8-byte element holds one u64 per vCPU.
         let score = unsafe { qemu_plugin_scoreboard_new(std::mem::size_of::<u64>()) };

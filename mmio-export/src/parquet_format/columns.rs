@@ -116,8 +116,8 @@ impl Columns {
         true
     }
 
-    /// The rows as a record batch; the columns start empty again.
-    pub(super) fn finish(&mut self) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    /// The rows as a record batch of the run `run`; the columns start empty again.
+    pub(super) fn finish(&mut self, run: &str) -> Result<RecordBatch, arrow_schema::ArrowError> {
         fn take<T>(column: &mut Vec<T>) -> Vec<T> {
             std::mem::replace(column, Vec::with_capacity(BATCH_ROWS))
         }
@@ -145,6 +145,11 @@ impl Columns {
                 KINDS.iter().map(|k| k.as_str()),
             )),
         )?;
+        // One run a file: every row's key is 0.
+        let run = DictionaryArray::<UInt8Type>::try_new(
+            UInt8Array::from(vec![0; rows]),
+            Arc::new(StringArray::from_iter_values([run])),
+        )?;
         let columns: Vec<ArrayRef> = vec![
             Arc::new(UInt64Array::from(take(&mut self.seq))),
             Arc::new(UInt32Array::from(take(&mut self.cpu))),
@@ -164,6 +169,7 @@ impl Columns {
                 take(&mut self.instr_count),
                 take(&mut self.instr_count_valid),
             )),
+            Arc::new(run),
         ];
         RecordBatch::try_new(schema(), columns)
     }

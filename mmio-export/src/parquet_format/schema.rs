@@ -29,6 +29,7 @@ pub(crate) fn schema() -> SchemaRef {
         Field::new("device", dictionary(DataType::UInt16), true),
         Field::new("device_kind", dictionary(DataType::UInt8), true),
         Field::new("instr_count", DataType::UInt64, true),
+        Field::new("run", dictionary(DataType::UInt8), false),
     ]))
 }
 
@@ -50,6 +51,7 @@ pub(super) fn info_metadata(info: &TraceInfo) -> Vec<KeyValue> {
         ("machine", info.machine.clone()),
         ("start_time", info.start_time.clone()),
         ("word_size", info.word_size.to_string()),
+        ("run", info.run.clone()),
     ]
     .into_iter()
     .map(|(key, value)| KeyValue::new(format!("{KEY_PREFIX}{key}"), value))
@@ -69,6 +71,7 @@ pub(super) fn info_from_metadata(pairs: &[KeyValue]) -> Option<TraceInfo> {
         machine: get("machine").unwrap_or_default(),
         start_time: get("start_time").unwrap_or_default(),
         word_size: get("word_size").and_then(|w| w.parse().ok()).unwrap_or(4),
+        run: get("run").unwrap_or_default(),
     })
 }
 
@@ -86,7 +89,8 @@ pub(super) fn kind_key(kind: DeviceKind) -> u8 {
 }
 /// Fails unless `found` has every column of [`schema`] with a compatible type.
 pub(super) fn check_schema(path: &Path, found: &Schema) -> Result<(), ExportError> {
-    for field in schema().fields() {
+    // `run` came with format version 2; a version 1 file has every other column.
+    for field in schema().fields().iter().filter(|f| f.name() != "run") {
         let Ok(column) = found.field_with_name(field.name()) else {
             return Err(ExportError::BadParquet {
                 path: path.to_path_buf(),

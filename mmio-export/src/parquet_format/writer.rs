@@ -89,7 +89,7 @@ impl ParquetWriter {
             return Ok(());
         };
         if self.columns.rows() > 0 {
-            let batch = self.columns.finish().map_err(|e| {
+            let batch = self.columns.finish(&self.info.run).map_err(|e| {
                 SinkError::new(ExportError::BadParquet {
                     path: path.clone(),
                     message: e.to_string(),

@@ -14,6 +14,7 @@ pub fn info() -> TraceInfo {
         machine: "lm3s6965evb".into(),
         start_time: "2026-11-26T00:00:00Z".into(),
         word_size: 4,
+        run: "run-1".into(),
     }
 }
 
