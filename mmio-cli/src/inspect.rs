@@ -1,16 +1,18 @@
 //! `show`, `registers`, `convert` and `diff`: streaming views of a trace.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use mmio_core::{Access, DeviceTable, Filter, MmioEvent};
-use mmio_export::{create_output, OutputOptions, TraceSet};
-use serde::Serialize;
+use mmio_core::{Access, DeviceId, DeviceTable, Filter, MmioEvent};
+use mmio_export::{create_output, OutputOptions, TraceSet, Wanted};
 
 use crate::progress::Progress;
+use crate::summary::{device_of, slot, FastSet, MulHasher};
 
 /// Trace files and directories read as one trace. The reader's errors name the file.
 pub fn open(paths: &[PathBuf]) -> Result<TraceSet> {
@@ -23,9 +25,9 @@ pub fn describe(paths: &[PathBuf]) -> String {
     names.join(" ")
 }
 
-fn device_name(devices: &DeviceTable, event: &MmioEvent) -> String {
+fn device_name(devices: &DeviceTable, id: DeviceId) -> String {
     devices
-        .get(event.device)
+        .get(id)
         .map(|d| d.name.to_string())
         .unwrap_or_else(|| "-".into())
 }
@@ -55,41 +57,81 @@ pub fn show(paths: &[PathBuf], head: Option<usize>, out: &mut impl Write) -> Res
             format!("{:#x}", e.virt_addr),
             e.size,
             format!("{:#x}", e.value),
-            device_name(&devices, &e),
+            device_name(&devices, e.device),
             format!("{:#x}", e.offset),
         )?;
     }
     Ok(())
 }
 
-#[derive(Default, Serialize)]
+/// One register's accesses.
+#[derive(Default)]
 struct Register {
     reads: u64,
     writes: u64,
-    values: HashMap<u64, u64>,
-    pcs: HashSet<u64>,
+    values: HashMap<u64, u64, BuildHasherDefault<MulHasher>>,
+    pcs: FastSet,
+}
+
+impl Register {
+    fn merge(&mut self, other: Register) {
+        self.reads += other.reads;
+        self.writes += other.writes;
+        for (value, count) in other.values {
+            *self.values.entry(value).or_default() += count;
+        }
+        self.pcs.extend(other.pcs);
+    }
 }
 
 /// `registers`: per device and offset, reads, writes, the most frequent values, PCs.
+/// Scans the columns it needs on every core.
 pub fn registers(paths: &[PathBuf], only: Option<&str>, out: &mut impl Write) -> Result<()> {
-    let mut reader = open(paths)?;
-    let devices = reader.devices().clone();
+    let devices = Arc::new(DeviceTable::new());
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut wanted = Wanted::default();
+    wanted.value = true;
+    // Per thread: (device slot, offset) -> register; and per slot whether it is shown.
+    type Partial = (
+        HashMap<(usize, u64), Register, BuildHasherDefault<MulHasher>>,
+        Vec<Option<bool>>,
+    );
+    let partials = mmio_export::scan(
+        paths,
+        wanted,
+        threads,
+        &devices,
+        Partial::default,
+        |(registers, shown), columns| {
+            for row in 0..columns.len() {
+                let id = columns.device[row];
+                let slot = slot(id);
+                if slot >= shown.len() {
+                    shown.resize(slot + 1, None);
+                }
+                let show = *shown[slot].get_or_insert_with(|| {
+                    only.is_none_or(|wanted| wanted == device_name(&devices, id))
+                });
+                if !show {
+                    continue;
+                }
+                let register = registers.entry((slot, columns.offset[row])).or_default();
+                match columns.access[row] {
+                    Access::Read => register.reads += 1,
+                    _ => register.writes += 1,
+                }
+                *register.values.entry(columns.value[row]).or_default() += 1;
+                register.pcs.insert(columns.guest_pc[row]);
+            }
+        },
+    )?;
+    // Devices of one name (a board's UARTs) share their rows, as the name is shown.
     let mut table: BTreeMap<(String, u64), Register> = BTreeMap::new();
-    let mut progress = Progress::new("reading");
-    for event in reader.by_ref() {
-        let e = event?;
-        progress.tick();
-        let name = device_name(&devices, &e);
-        if only.is_some_and(|wanted| wanted != name) {
-            continue;
+    for (registers, _) in partials {
+        for ((slot, offset), register) in registers {
+            let name = device_name(&devices, device_of(slot));
+            table.entry((name, offset)).or_default().merge(register);
         }
-        let register = table.entry((name, e.offset)).or_default();
-        match e.access {
-            Access::Read => register.reads += 1,
-            Access::Write => register.writes += 1,
-        }
-        *register.values.entry(e.value).or_default() += 1;
-        register.pcs.insert(e.guest_pc);
     }
     writeln!(
         out,
@@ -171,7 +213,7 @@ fn key(devices: &DeviceTable, e: &MmioEvent) -> (Access, u64, Option<u64>, u8, u
         e.phys_addr,
         e.size,
         e.value,
-        device_name(devices, e),
+        device_name(devices, e.device),
     )
 }
 
@@ -191,10 +233,16 @@ pub fn diff(a: &Path, b: &Path, out: &mut impl Write) -> Result<ExitCode> {
             break;
         }
         if let Some(e) = &l {
-            counts.entry(device_name(&left_devices, e)).or_default().0 += 1;
+            counts
+                .entry(device_name(&left_devices, e.device))
+                .or_default()
+                .0 += 1;
         }
         if let Some(e) = &r {
-            counts.entry(device_name(&right_devices, e)).or_default().1 += 1;
+            counts
+                .entry(device_name(&right_devices, e.device))
+                .or_default()
+                .1 += 1;
         }
         if first.is_none() {
             let lk = l.as_ref().map(|e| key(&left_devices, e));

@@ -1,11 +1,14 @@
 //! Per-device totals of a trace, computed while streaming it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Result;
-use mmio_core::{Access, DeviceId, DeviceKind};
+use mmio_core::{Access, DeviceId, DeviceKind, DeviceTable};
+use mmio_export::{EventColumns, Wanted};
 use serde::Serialize;
 
 /// One row of the summary: a device (or the accesses with no known device).
@@ -54,88 +57,205 @@ pub struct Summary {
     pub missing: Vec<MissingPeripheral>,
 }
 
-/// A missing peripheral: its address range and stub name.
-type MissingKey = (u64, u64, Option<String>);
+/// A missing peripheral's accesses: the range counted (a stub's region or a 4 KiB
+/// page) and the device's [`slot`].
+type MissingKey = (u64, u64, usize);
 
+/// Where accesses to a device count as a missing peripheral.
+#[derive(Clone, Copy)]
+enum Missing {
+    /// Modelled: not missing.
+    No,
+    /// Each 4 KiB page touched (unassigned addresses, a stub of unknown size).
+    Page,
+    /// The stub's whole region.
+    Region(u64, u64),
+}
+
+/// A set of `u64`s hashed with one multiplication: PCs and offsets, not attacker input.
+pub(crate) type FastSet = HashSet<u64, BuildHasherDefault<MulHasher>>;
+
+/// Fibonacci hashing of one `u64`.
 #[derive(Default)]
+pub(crate) struct MulHasher(u64);
+
+impl Hasher for MulHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0 ^ value)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29);
+    }
+}
+
+/// The slot of a device in a per-device vector: the two absent ids first.
+pub(crate) fn slot(id: DeviceId) -> usize {
+    match id {
+        DeviceId::UNKNOWN => 0,
+        DeviceId::UNASSIGNED => 1,
+        DeviceId(index) => index as usize + 2,
+    }
+}
+
+/// The device of `slot`.
+pub(crate) fn device_of(slot: usize) -> DeviceId {
+    match slot {
+        0 => DeviceId::UNKNOWN,
+        1 => DeviceId::UNASSIGNED,
+        n => DeviceId((n - 2) as u32),
+    }
+}
+
+/// One device's counts in part of the trace.
+#[derive(Clone, Default)]
 struct Tally {
-    row: DeviceSummary,
-    offsets: HashSet<u64>,
-    pcs: HashSet<u64>,
+    reads: u64,
+    writes: u64,
+    /// (seq, pc) of the lowest and highest `seq`.
+    first: (u64, u64),
+    last: (u64, u64),
+    offsets: FastSet,
+    pcs: FastSet,
+}
+
+impl Tally {
+    fn count(&mut self, seq: u64, pc: u64, access: Access) {
+        if self.reads + self.writes == 0 || seq < self.first.0 {
+            self.first = (seq, pc);
+        }
+        if self.reads + self.writes == 0 || seq >= self.last.0 {
+            self.last = (seq, pc);
+        }
+        match access {
+            Access::Read => self.reads += 1,
+            _ => self.writes += 1,
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        if other.reads + other.writes == 0 {
+            return;
+        }
+        if self.reads + self.writes == 0 {
+            *self = other;
+            return;
+        }
+        if other.first.0 < self.first.0 {
+            self.first = other.first;
+        }
+        if other.last.0 >= self.last.0 {
+            self.last = other.last;
+        }
+        self.reads += other.reads;
+        self.writes += other.writes;
+        self.offsets.extend(other.offsets);
+        self.pcs.extend(other.pcs);
+    }
+}
+
+/// What one scanning thread has counted.
+#[derive(Default)]
+struct Partial {
+    events: u64,
+    /// By [`slot`].
+    devices: Vec<Tally>,
+    /// By [`slot`]: where a missing device's accesses are counted (`None`: it is not
+    /// missing), worked out once per device and thread.
+    missing_range: Vec<Option<Missing>>,
+    missing: HashMap<MissingKey, Tally>,
 }
 
 impl Summary {
-    /// The summary of the trace made of `paths` (files and directories).
+    /// The summary of the trace made of `paths` (files and directories): Parquet row
+    /// groups are scanned on every core, only the columns needed.
     pub fn read(paths: &[PathBuf]) -> Result<Summary> {
-        let mut reader = crate::inspect::open(paths)?;
-        let mut tallies: BTreeMap<DeviceId, Tally> = BTreeMap::new();
-        let mut missing: BTreeMap<MissingKey, (MissingPeripheral, HashSet<u64>)> = BTreeMap::new();
-        let mut events = 0u64;
-        let devices = reader.devices().clone();
-        let mut progress = crate::progress::Progress::new("reading");
-        for event in reader.by_ref() {
-            let event = event?;
-            progress.tick();
-            events += 1;
-            let kind = devices.kind(event.device);
-            if let Some(kind @ (DeviceKind::Unimplemented | DeviceKind::Unassigned)) = kind {
-                let device = devices.get(event.device);
-                let address = event.phys_addr.unwrap_or(event.virt_addr);
-                let (first, last) = match &device {
-                    Some(d) if d.size > 0 => (d.base, d.base.saturating_add(d.size - 1)),
-                    _ => (address & !0xfff, address | 0xfff),
-                };
-                let name = device.map(|d| d.name.to_string());
-                let (entry, pcs) =
-                    missing
-                        .entry((first, last, name.clone()))
-                        .or_insert_with(|| {
-                            (
-                                MissingPeripheral {
-                                    device: name,
-                                    kind: kind.as_str().to_string(),
-                                    first_address: first,
-                                    last_address: last,
-                                    first_pc: event.guest_pc,
-                                    ..MissingPeripheral::default()
-                                },
-                                HashSet::new(),
-                            )
-                        });
-                match event.access {
-                    Access::Read => entry.reads += 1,
-                    Access::Write => entry.writes += 1,
-                }
-                pcs.insert(event.guest_pc);
-                entry.pcs = pcs.len();
+        let devices = Arc::new(DeviceTable::new());
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let partials = mmio_export::scan(
+            paths,
+            Wanted::default(),
+            threads,
+            &devices,
+            Partial::default,
+            |partial, columns| partial.add(columns, &devices),
+        )?;
+        let mut total = Partial::default();
+        for partial in partials {
+            total.events += partial.events;
+            if total.devices.len() < partial.devices.len() {
+                total
+                    .devices
+                    .resize_with(partial.devices.len(), Tally::default);
             }
-            let tally = tallies.entry(event.device).or_default();
-            let row = &mut tally.row;
-            if row.reads + row.writes == 0 {
-                row.first_pc = event.guest_pc;
-                row.first_seq = event.seq;
+            for (slot, tally) in partial.devices.into_iter().enumerate() {
+                total.devices[slot].merge(tally);
             }
-            match event.access {
-                Access::Read => row.reads += 1,
-                Access::Write => row.writes += 1,
+            for (key, tally) in partial.missing {
+                total.missing.entry(key).or_default().merge(tally);
             }
-            row.last_pc = event.guest_pc;
-            row.last_seq = event.seq;
-            tally.offsets.insert(event.offset);
-            tally.pcs.insert(event.guest_pc);
         }
-        let mut rows: Vec<DeviceSummary> = tallies
+        Ok(total.into_summary(&devices))
+    }
+}
+
+impl Partial {
+    fn add(&mut self, columns: &EventColumns, devices: &DeviceTable) {
+        self.events += columns.len() as u64;
+        for row in 0..columns.len() {
+            let (seq, pc, access) = (columns.seq[row], columns.guest_pc[row], columns.access[row]);
+            let slot = slot(columns.device[row]);
+            if slot >= self.devices.len() {
+                self.devices.resize_with(slot + 1, Tally::default);
+                self.missing_range.resize(slot + 1, None);
+            }
+            let tally = &mut self.devices[slot];
+            tally.count(seq, pc, access);
+            tally.offsets.insert(columns.offset[row]);
+            tally.pcs.insert(pc);
+            let missing = *self.missing_range[slot]
+                .get_or_insert_with(|| missing_range(devices, device_of(slot)));
+            let address = columns.address[row];
+            let (first, last) = match missing {
+                Missing::No => continue,
+                Missing::Page => (address & !0xfff, address | 0xfff),
+                Missing::Region(first, last) => (first, last),
+            };
+            let tally = self.missing.entry((first, last, slot)).or_default();
+            tally.count(seq, pc, access);
+            tally.pcs.insert(pc);
+        }
+    }
+
+    fn into_summary(self, devices: &DeviceTable) -> Summary {
+        let mut rows: Vec<DeviceSummary> = self
+            .devices
             .into_iter()
-            .map(|(id, tally)| {
+            .enumerate()
+            .filter(|(_, tally)| tally.reads + tally.writes > 0)
+            .map(|(slot, tally)| {
+                let id = device_of(slot);
                 let device = devices.get(id);
-                let kind = devices.kind(id).map(DeviceKind::as_str).map(str::to_string);
                 DeviceSummary {
                     base: device.as_ref().map(|d| d.base),
                     device: device.map(|d| d.name.to_string()),
-                    kind,
+                    kind: devices.kind(id).map(|k| k.as_str().to_string()),
+                    reads: tally.reads,
+                    writes: tally.writes,
                     registers: tally.offsets.len(),
                     pcs: tally.pcs.len(),
-                    ..tally.row
+                    first_pc: tally.first.1,
+                    last_pc: tally.last.1,
+                    first_seq: tally.first.0,
+                    last_seq: tally.last.0,
                 }
             })
             .collect();
@@ -143,14 +263,54 @@ impl Summary {
             (b.reads + b.writes)
                 .cmp(&(a.reads + a.writes))
                 .then(a.first_seq.cmp(&b.first_seq))
+                .then(a.base.cmp(&b.base))
         });
-        Ok(Summary {
-            events,
+        let mut missing: Vec<MissingPeripheral> = self
+            .missing
+            .into_iter()
+            .map(|((first, last, slot), tally)| MissingPeripheral {
+                device: devices.get(device_of(slot)).map(|d| d.name.to_string()),
+                kind: devices
+                    .kind(device_of(slot))
+                    .unwrap_or(DeviceKind::Unassigned)
+                    .as_str()
+                    .to_string(),
+                first_address: first,
+                last_address: last,
+                reads: tally.reads,
+                writes: tally.writes,
+                pcs: tally.pcs.len(),
+                first_pc: tally.first.1,
+            })
+            .collect();
+        missing.sort_by(|a, b| {
+            (a.first_address, a.last_address, &a.device).cmp(&(
+                b.first_address,
+                b.last_address,
+                &b.device,
+            ))
+        });
+        Summary {
+            events: self.events,
             devices: rows,
-            missing: missing.into_values().map(|(entry, _)| entry).collect(),
-        })
+            missing,
+        }
     }
+}
 
+/// Where accesses to `id` count as a missing peripheral.
+fn missing_range(devices: &DeviceTable, id: DeviceId) -> Missing {
+    match devices.kind(id) {
+        Some(DeviceKind::Unassigned) => Missing::Page,
+        Some(DeviceKind::Unimplemented) => match devices.get(id) {
+            Some(d) if d.size > 0 => Missing::Region(d.base, d.base.saturating_add(d.size - 1)),
+            _ => Missing::Page,
+        },
+        _ => Missing::No,
+    }
+}
+
+impl Summary {
     /// An aligned table, one device a line.
     pub fn write_table(&self, out: &mut impl Write) -> std::io::Result<()> {
         let header = [

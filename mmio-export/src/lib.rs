@@ -21,6 +21,7 @@ mod jsonl;
 mod panda_json;
 mod parquet_format;
 mod reader;
+mod scan;
 mod text;
 
 use std::path::Path;
@@ -36,6 +37,7 @@ pub use info::TraceInfo;
 pub use panda_json::NO_DEVICE;
 pub use parquet_format::{default_recovery_output, recover_parquet, RecoverySummary};
 pub use reader::{open_trace, TraceReader};
+pub use scan::{scan, EventColumns, Wanted};
 
 /// Version of the columns and keys written, stored in every Parquet file; bumped when
 /// they change. 2 added the `run` column; readers take version 1 files too.

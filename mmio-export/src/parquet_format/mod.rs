@@ -18,6 +18,7 @@ mod row_group_log;
 mod schema;
 mod writer;
 
-pub(crate) use reader::{ParquetReader, SeekableChunks};
+pub(crate) use reader::{check_footer, ParquetReader, SeekableChunks};
 pub use recovery::{default_recovery_output, recover_parquet, RecoverySummary};
+pub(crate) use schema::{check_schema, intern_stored_devices};
 pub(crate) use writer::ParquetWriter;

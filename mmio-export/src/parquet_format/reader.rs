@@ -21,6 +21,24 @@ use crate::{ExportError, TraceInfo};
 
 const MAGIC: &[u8; 4] = b"PAR1";
 
+/// Fails unless the input ends with a footer: [`ExportError::Incomplete`] for a
+/// Parquet file cut short (a killed run), `BadParquet` for anything else.
+pub(crate) fn check_footer(path: &Path, chunks: &impl ChunkReader) -> Result<(), ExportError> {
+    if has_footer(chunks) {
+        return Ok(());
+    }
+    Err(if starts_like_parquet(chunks) {
+        ExportError::Incomplete {
+            path: path.to_path_buf(),
+        }
+    } else {
+        ExportError::BadParquet {
+            path: path.to_path_buf(),
+            message: "not a Parquet file (no PAR1 magic)".into(),
+        }
+    })
+}
+
 /// Whether the input ends with Parquet's closing magic, written last with the footer.
 fn has_footer(chunks: &impl ChunkReader) -> bool {
     chunks.len() >= 12
@@ -120,18 +138,7 @@ impl ParquetReader {
         chunks: T,
         table: &DeviceTable,
     ) -> Result<Self, ExportError> {
-        if !has_footer(&chunks) {
-            return Err(if starts_like_parquet(&chunks) {
-                ExportError::Incomplete {
-                    path: path.to_path_buf(),
-                }
-            } else {
-                ExportError::BadParquet {
-                    path: path.to_path_buf(),
-                    message: "not a Parquet file (no PAR1 magic)".into(),
-                }
-            });
-        }
+        check_footer(path, &chunks)?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(chunks)
             .map_err(|e| ExportError::parquet(path, "cannot read the Parquet footer", e))?;
         let pairs = builder

@@ -88,7 +88,7 @@ pub(super) fn kind_key(kind: DeviceKind) -> u8 {
     KINDS.iter().position(|&k| k == kind).unwrap_or(0) as u8
 }
 /// Fails unless `found` has every column of [`schema`] with a compatible type.
-pub(super) fn check_schema(path: &Path, found: &Schema) -> Result<(), ExportError> {
+pub(crate) fn check_schema(path: &Path, found: &Schema) -> Result<(), ExportError> {
     // `run` came with format version 2; a version 1 file has every other column.
     for field in schema().fields().iter().filter(|f| f.name() != "run") {
         let Ok(column) = found.field_with_name(field.name()) else {
@@ -137,7 +137,7 @@ pub(super) fn devices_metadata(table: &DeviceTable) -> KeyValue {
 
 /// Interns the devices stored under `mmio_trace.devices` into `table`, so that they
 /// keep their base and size (the rows only name them).
-pub(super) fn intern_stored_devices(
+pub(crate) fn intern_stored_devices(
     path: &Path,
     pairs: &[KeyValue],
     table: &DeviceTable,
