@@ -29,16 +29,36 @@ pub struct GuestAccess<'a> {
     pub landing: Landing<'a>,
 }
 
+/// QEMU's name for the I/O region an access reached (`anon…` when the region has no
+/// name of its own, e.g. devices sharing a page).
+#[derive(Clone, Copy)]
+pub enum RegionName<'a> {
+    /// Already known; `None` when QEMU gave none.
+    Known(Option<&'a str>),
+    /// Asked of the emulator only when the decision needs it: QEMU formats and interns
+    /// a name on every `qemu_plugin_hwaddr_device_name` call, and the busiest devices
+    /// (SysTick) are unnamed, so a device the map knows is taken from the map.
+    Ask(&'a dyn Fn() -> Option<&'a str>),
+}
+
+impl std::fmt::Debug for RegionName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegionName::Known(name) => f.debug_tuple("Known").field(name).finish(),
+            RegionName::Ask(_) => f.write_str("Ask(..)"),
+        }
+    }
+}
+
 /// What the emulator said of where an access went.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum Landing<'a> {
-    /// Stock QEMU's plugin API: an I/O region at `phys_addr`, which QEMU named `name`
-    /// (`anon…` when the region has no name of its own, e.g. devices sharing a page).
+    /// Stock QEMU's plugin API: an I/O region at `phys_addr`, named `name`.
     Io {
         /// Absolute guest-physical address.
         phys_addr: u64,
-        /// `qemu_plugin_hwaddr_device_name`.
-        name: Option<&'a str>,
+        /// `qemu_plugin_hwaddr_device_name`, known or to ask for.
+        name: RegionName<'a>,
     },
     /// Stock QEMU's plugin API: RAM or ROM.
     Memory,
@@ -160,22 +180,21 @@ impl Decider {
         })
     }
 
-    /// Whether the decision for an I/O access at `phys_addr` needs QEMU's name for its
-    /// region. Asking costs: QEMU formats a name for an unnamed region on every call
-    /// (`anon%08x`, then interns it), and the busiest devices (SysTick) are unnamed. A
-    /// device the map knows there is taken as it is; only where the map has none (no
-    /// map, a hole, memory, a region mapped after the dump) is the name needed.
-    pub fn needs_name(&self, phys_addr: u64) -> bool {
-        !matches!(
-            self.space.lookup(phys_addr),
-            Lookup::Region(_, DeviceKind::Device | DeviceKind::Unimplemented)
-        )
-    }
-
     /// "QEMU's own name unless it is anonymous, then the map": the device of an I/O
-    /// access stock QEMU named `name`, and its region's base.
-    fn named(&self, name: Option<&str>, phys_addr: u64) -> (DeviceId, u64) {
+    /// access stock QEMU named `name`, and its region's base. A name still to be asked
+    /// for is asked only where the map has no device (no map, a hole, memory, a region
+    /// mapped after the dump); one map lookup either way.
+    fn named(&self, name: RegionName<'_>, phys_addr: u64) -> (DeviceId, u64) {
         let looked_up = self.space.lookup(phys_addr);
+        let name = match name {
+            RegionName::Known(name) => name,
+            RegionName::Ask(ask) => match looked_up {
+                Lookup::Region(found, DeviceKind::Device | DeviceKind::Unimplemented) => {
+                    return (found.device, found.base)
+                }
+                _ => ask(),
+            },
+        };
         let name = match name {
             Some(name) if !is_anonymous(name) => name,
             _ => {
@@ -242,7 +261,7 @@ mod tests {
     fn io(phys_addr: u64, name: &str) -> Landing<'_> {
         Landing::Io {
             phys_addr,
-            name: Some(name),
+            name: RegionName::Known(Some(name)),
         }
     }
 
@@ -327,15 +346,30 @@ mod tests {
         );
         assert_eq!(decider.unresolved(), 0);
         // Names are asked for only where the map has no device.
-        assert!(!decider.needs_name(0xe000_e018));
-        assert!(!decider.needs_name(0x400f_d000));
-        assert!(decider.needs_name(0x4000_1000));
-        assert!(decider.needs_name(0x2000_0000));
-        assert!(no_map().needs_name(0x4000_c000));
+        let asked = std::cell::Cell::new(0);
+        let ask = || {
+            asked.set(asked.get() + 1);
+            Some("anon7f3a2c00")
+        };
+        let asking = |phys_addr| Landing::Io {
+            phys_addr,
+            name: RegionName::Ask(&ask),
+        };
+        for (decider, addr, asks) in [
+            (&decider, 0xe000_e018, 0),
+            (&decider, 0x400f_d000, 0),
+            (&decider, 0x4000_1000, 1),
+            (&decider, 0x2000_0000, 1),
+            (&no_map(), 0x4000_c000, 1),
+        ] {
+            asked.set(0);
+            decider.decide(&access(addr, asking(addr)));
+            assert_eq!(asked.get(), asks, "{addr:#x}");
+        }
         // Without the name, the map's device is the one recorded.
         let unnamed = Landing::Io {
             phys_addr: 0x4000_c018,
-            name: None,
+            name: RegionName::Known(None),
         };
         assert_eq!(
             seen(

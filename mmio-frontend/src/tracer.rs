@@ -154,12 +154,6 @@ impl Tracer {
         self.decider.space().devices()
     }
 
-    /// Whether the decision for an I/O access at `phys_addr` needs the emulator's name
-    /// for its region (see [`Decider::needs_name`]).
-    pub fn needs_name(&self, phys_addr: u64) -> bool {
-        self.decider.needs_name(phys_addr)
-    }
-
     /// Decides and records one access; returns the event recorded, if any. A panic
     /// on the way is contained: see [`Tracer::guard`].
     pub fn on_access(&self, access: &GuestAccess<'_>) -> Option<MmioEvent> {
@@ -277,7 +271,7 @@ mod tests {
     use mmio_core::Access;
 
     use super::*;
-    use crate::access::Landing;
+    use crate::access::{Landing, RegionName};
 
     fn tracer(out: &Path) -> Tracer {
         Tracer::start(TracerSetup {
@@ -302,7 +296,7 @@ mod tests {
             instr_count: None,
             landing: Landing::Io {
                 phys_addr: 0x4000_c000,
-                name: Some("pl011"),
+                name: RegionName::Known(Some("pl011")),
             },
         }
     }

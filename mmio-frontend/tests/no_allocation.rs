@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mmio_core::{Access, DeviceTable, EventSink, MmioEvent, Recorder, RecorderConfig, SinkError};
-use mmio_frontend::access::{Decider, GuestAccess, Landing};
+use mmio_frontend::access::{Decider, GuestAccess, Landing, RegionName};
 use mmio_frontend::address_space::AddressSpace;
 
 struct Counting;
@@ -90,14 +90,14 @@ fn the_callback_path_allocates_nothing_in_steady_state() {
             0x4000_c030,
             Landing::Io {
                 phys_addr: 0x4000_c030,
-                name: Some("pl011"),
+                name: RegionName::Known(Some("pl011")),
             },
         ),
         access(
             0xe000_e018,
             Landing::Io {
                 phys_addr: 0xe000_e018,
-                name: Some("anon7f3a2c00"),
+                name: RegionName::Known(Some("anon7f3a2c00")),
             },
         ),
         access(0xe000_ed94, Landing::NotLookedUp),

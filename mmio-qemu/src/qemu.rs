@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mmio_core::Access;
 use mmio_export::TraceInfo;
-use mmio_frontend::access::{GuestAccess, Landing};
+use mmio_frontend::access::{GuestAccess, Landing, RegionName};
 use mmio_frontend::tracer::{on_fresh_thread, MapSource, Tracer};
 use mmio_frontend::ErrorChain;
 use qemu_plugin::sys::{
@@ -273,27 +273,26 @@ unsafe extern "C" fn on_memory_access(
 ) {
     let Some(plugin) = PLUGIN.get() else { return };
     // SAFETY: `info` is the handle QEMU passed to this callback and is valid until it
-    // returns; `hwaddr` is checked for NULL before use and not kept.
-    let landing = unsafe {
-        let hwaddr = qemu_plugin_get_hwaddr(info, vaddr);
-        if hwaddr.is_null() {
-            Landing::NotLookedUp
-        } else if !qemu_plugin_hwaddr_is_io(hwaddr) {
-            return; // RAM or ROM: the common case, leave at once.
-        } else {
-            let phys_addr = qemu_plugin_hwaddr_phys_addr(hwaddr);
-            // QEMU formats and interns a name on every call: ask only when the map
-            // does not know the device.
-            let name = if plugin.tracer.needs_name(phys_addr) {
-                let name = qemu_plugin_hwaddr_device_name(hwaddr);
-                // QEMU interns the name: it lives as long as the plugin.
-                (!name.is_null())
-                    .then(|| CStr::from_ptr(name).to_str().ok())
-                    .flatten()
-            } else {
-                None
-            };
-            Landing::Io { phys_addr, name }
+    // returns; `hwaddr` is checked for NULL before any use and not kept.
+    let hwaddr = unsafe { qemu_plugin_get_hwaddr(info, vaddr) };
+    // SAFETY: called only for the non-NULL `hwaddr` below, during this callback; QEMU
+    // interns the name, so it lives as long as the plugin.
+    let ask_name = || unsafe {
+        let name = qemu_plugin_hwaddr_device_name(hwaddr);
+        (!name.is_null())
+            .then(|| CStr::from_ptr(name).to_str().ok())
+            .flatten()
+    };
+    let landing = if hwaddr.is_null() {
+        Landing::NotLookedUp
+    // SAFETY: `hwaddr` is non-NULL and valid during this callback.
+    } else if !unsafe { qemu_plugin_hwaddr_is_io(hwaddr) } {
+        return; // RAM or ROM: the common case, leave at once.
+    } else {
+        Landing::Io {
+            // SAFETY: as above.
+            phys_addr: unsafe { qemu_plugin_hwaddr_phys_addr(hwaddr) },
+            name: RegionName::Ask(&ask_name),
         }
     };
     // SAFETY: `info` is valid during this callback; the union member read is the one
