@@ -70,6 +70,12 @@ impl Firmware {
     /// Builds `firmware/<board>` with its `build.sh` (the demo uses the same script);
     /// `defines` become `-D` flags.
     pub fn build(board: &str, defines: &[&str]) -> Firmware {
+        let flags: Vec<String> = defines.iter().map(|d| format!("-D{d}")).collect();
+        Firmware::build_with_flags(board, &flags)
+    }
+
+    /// Builds `firmware/<board>` with extra compiler flags (e.g. `-g`).
+    pub fn build_with_flags(board: &str, flags: &[String]) -> Firmware {
         let dir = tempfile::tempdir().expect("temp dir");
         let elf = dir.path().join("fw.elf");
         run_ok(
@@ -81,7 +87,7 @@ impl Firmware {
                         .join("build.sh"),
                 )
                 .arg(&elf)
-                .args(defines.iter().map(|d| format!("-D{d}"))),
+                .args(flags),
             "the firmware build (needs gcc-arm-none-eabi)",
         );
         let nm = run_ok(

@@ -231,3 +231,171 @@ fn plot_draws_one_lane_per_device_as_svg_and_png() {
         stderr(&output)
     );
 }
+
+/// The function symbols of `elf` (`arm-none-eabi-nm -S`: name, address, size), the
+/// expected answer computed without the code under test.
+fn functions(elf: &Path) -> Vec<(String, u64, u64)> {
+    let nm = run_ok(
+        Command::new("arm-none-eabi-nm")
+            .args(["-S", "--defined-only"])
+            .arg(elf),
+        "arm-none-eabi-nm",
+    );
+    String::from_utf8_lossy(&nm.stdout)
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields[..] {
+                [address, size, "T" | "t", name] => Some((
+                    name.to_string(),
+                    u64::from_str_radix(address, 16).ok()?,
+                    u64::from_str_radix(size, 16).ok()?,
+                )),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Issue #14: `--symbols` names each PC `function+0xoff`, from the firmware's ELF (its
+/// function symbols) or from a System.map made by `nm` (every text symbol, so each
+/// access is named by the global label in front of it).
+#[test]
+fn symbols_name_each_pc_from_an_elf_or_a_system_map() {
+    let firmware = Firmware::lm3s6965evb(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let parquet = dir.path().join("t.parquet");
+    trace(&firmware, &parquet);
+    let trace = integration_tests::read_trace(&parquet);
+
+    // The ELF: every labelled access lies inside `reset`, named as reset+offset.
+    let functions = functions(&firmware.elf);
+    let (reset_start, reset_size) = functions
+        .iter()
+        .find(|(name, ..)| name == "reset")
+        .map(|(_, address, size)| (address & !1, *size))
+        .expect("reset is a function");
+    let shown = stdout(&cli(&[&"show", &parquet, &"--symbols", &firmware.elf]));
+    let named: Vec<String> = shown
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().last().unwrap().to_string())
+        .collect();
+    assert_eq!(named.len(), trace.len());
+    for (seen, name) in trace.iter().zip(&named) {
+        let pc = seen.event.guest_pc;
+        assert!(pc >= reset_start && pc < reset_start + reset_size);
+        assert_eq!(name, &format!("reset+{:#x}", pc - reset_start));
+    }
+    assert_eq!(
+        named[0],
+        format!("reset+{:#x}", firmware.pc("uart_ctl_write") - reset_start)
+    );
+
+    // A System.map: the labels are text symbols too, so each access is its label.
+    let nm = run_ok(
+        Command::new("arm-none-eabi-nm")
+            .arg("-n")
+            .arg(&firmware.elf),
+        "arm-none-eabi-nm",
+    );
+    let map = dir.path().join("System.map");
+    std::fs::write(&map, &nm.stdout).unwrap();
+    let shown = stdout(&cli(&[
+        &"show",
+        &parquet,
+        &"--head",
+        &"2",
+        &"--symbols",
+        &map,
+    ]));
+    let last: Vec<&str> = shown
+        .lines()
+        .map(|line| line.split_whitespace().last().unwrap())
+        .collect();
+    assert_eq!(last, ["function", "uart_ctl_write", "uart_data_write"]);
+
+    // registers: the functions touching each register; summary: the top functions.
+    let registers = stdout(&cli(&[
+        &"registers",
+        &parquet,
+        &"--device",
+        &"v7m_systick",
+        &"--symbols",
+        &map,
+    ]));
+    let ctrl = registers
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("0x0"))
+        .expect("a row for SysTick CTRL");
+    assert!(
+        ctrl.ends_with("systick_ctrl_write systick_ctrl_read"),
+        "{registers}"
+    );
+    let output = cli(&[&"summary", &"--json", &parquet, &"--symbols", &map]);
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let systick = summary["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["device"] == "v7m_systick")
+        .unwrap();
+    let polls = trace
+        .iter()
+        .filter(|s| s.event.guest_pc == firmware.pc("systick_ctrl_read"))
+        .count();
+    assert_eq!(
+        systick["top_functions"][0],
+        serde_json::json!(["systick_ctrl_read", polls])
+    );
+
+    // --lines: file:line from the DWARF of a build with -g.
+    let debug = Firmware::build_with_flags("lm3s6965evb", &["-g".to_string()]);
+    let debug_trace = dir.path().join("debug.parquet");
+    self::trace(&debug, &debug_trace);
+    let source = std::fs::read_to_string(
+        integration_tests::workspace_root().join("firmware/lm3s6965evb/fw.c"),
+    )
+    .unwrap();
+    let line = 1 + source
+        .lines()
+        .position(|l| l.contains("STORE(\"uart_ctl_write\""))
+        .unwrap();
+    let shown = stdout(&cli(&[
+        &"show",
+        &debug_trace,
+        &"--head",
+        &"1",
+        &"--symbols",
+        &debug.elf,
+        &"--lines",
+    ]));
+    let first = shown.lines().nth(1).unwrap();
+    assert!(
+        first.ends_with(&format!("/firmware/lm3s6965evb/fw.c:{line}")),
+        "{shown}"
+    );
+    let output = cli(&[&"show", &parquet, &"--lines"]);
+    assert_eq!(output.status.code(), Some(2), "--lines needs --symbols");
+
+    // Bad symbol files: exit 2, the file and what is wrong named.
+    let bad = dir.path().join("bad.map");
+    std::fs::write(&bad, "00000052 T uart_ctl_write\nzz T x\n").unwrap();
+    let output = cli(&[&"show", &parquet, &"--symbols", &bad]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "mmio-trace: {}: line 2: \"zz\" is not a hex address: invalid digit found in string\n",
+            bad.display()
+        )
+    );
+    let missing = dir.path().join("missing.elf");
+    let output = cli(&[&"summary", &parquet, &"--symbols", &missing]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).starts_with(&format!("mmio-trace: cannot read {}: ", missing.display())),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -13,6 +13,7 @@ use mmio_export::{create_output, OutputOptions, TraceSet, Wanted};
 
 use crate::progress::Progress;
 use crate::summary::{device_of, slot, FastSet, MulHasher};
+use crate::symbols::Symbols;
 
 /// Trace files and directories read as one trace. The reader's errors name the file.
 pub fn open(paths: &[PathBuf]) -> Result<TraceSet> {
@@ -33,21 +34,34 @@ fn device_name(devices: &DeviceTable, id: DeviceId) -> String {
 }
 
 /// `show`: events as an aligned table.
-pub fn show(paths: &[PathBuf], head: Option<usize>, out: &mut impl Write) -> Result<()> {
+/// `show`: events as an aligned table; with symbols, a `function` column (and with
+/// `lines` a `line` column) at the end.
+pub fn show(
+    paths: &[PathBuf],
+    head: Option<usize>,
+    symbols: &Symbols,
+    lines: bool,
+    out: &mut impl Write,
+) -> Result<()> {
     let mut reader = open(paths)?;
     let devices = reader.devices().clone();
-    writeln!(
-        out,
+    let mut header = format!(
         "{:>8}  {:>3}  t  {:>10}  {:>18}  {:>18}  {:>4}  {:>18}  {:<16}  {:>8}",
         "seq", "cpu", "pc", "phys_addr", "virt_addr", "size", "value", "device", "offset"
-    )?;
+    );
+    if !symbols.is_empty() {
+        header.push_str("  function");
+    }
+    if lines {
+        header.push_str("  line");
+    }
+    writeln!(out, "{}", header.trim_end())?;
     for event in reader.by_ref().take(head.unwrap_or(usize::MAX)) {
         let e = event?;
         let phys = e
             .phys_addr
             .map_or_else(|| "-".into(), |p| format!("{p:#x}"));
-        writeln!(
-            out,
+        let mut row = format!(
             "{:>8}  {:>3}  {}  {:>10}  {:>18}  {:>18}  {:>4}  {:>18}  {:<16}  {:>8}",
             e.seq,
             e.cpu,
@@ -59,7 +73,16 @@ pub fn show(paths: &[PathBuf], head: Option<usize>, out: &mut impl Write) -> Res
             format!("{:#x}", e.value),
             device_name(&devices, e.device),
             format!("{:#x}", e.offset),
-        )?;
+        );
+        if !symbols.is_empty() {
+            row.push_str("  ");
+            row.push_str(&symbols.describe(e.guest_pc));
+        }
+        if lines {
+            row.push_str("  ");
+            row.push_str(symbols.line(e.guest_pc).as_deref().unwrap_or("-"));
+        }
+        writeln!(out, "{row}")?;
     }
     Ok(())
 }
@@ -86,7 +109,12 @@ impl Register {
 
 /// `registers`: per device and offset, reads, writes, the most frequent values, PCs.
 /// Scans the columns it needs on every core.
-pub fn registers(paths: &[PathBuf], only: Option<&str>, out: &mut impl Write) -> Result<()> {
+pub fn registers(
+    paths: &[PathBuf],
+    only: Option<&str>,
+    symbols: &Symbols,
+    out: &mut impl Write,
+) -> Result<()> {
     let devices = Arc::new(DeviceTable::new());
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let mut wanted = Wanted::default();
@@ -133,9 +161,15 @@ pub fn registers(paths: &[PathBuf], only: Option<&str>, out: &mut impl Write) ->
             table.entry((name, offset)).or_default().merge(register);
         }
     }
+    // With symbols, the functions touching each register replace its PCs.
+    let last_column = if symbols.is_empty() {
+        "pcs"
+    } else {
+        "functions"
+    };
     writeln!(
         out,
-        "{:<16}  {:>8}  {:>7}  {:>7}  {:>7}  {:<40}  pcs",
+        "{:<16}  {:>8}  {:>7}  {:>7}  {:>7}  {:<40}  {last_column}",
         "device", "offset", "reads", "writes", "values", "most frequent values (count)"
     )?;
     for ((device, offset), register) in &table {
@@ -148,7 +182,17 @@ pub fn registers(paths: &[PathBuf], only: Option<&str>, out: &mut impl Write) ->
             .collect();
         let mut pcs: Vec<u64> = register.pcs.iter().copied().collect();
         pcs.sort_unstable();
-        let pcs: Vec<String> = pcs.iter().map(|pc| format!("{pc:#x}")).collect();
+        let mut pcs: Vec<String> = pcs
+            .iter()
+            .map(|&pc| match symbols.function_name(pc) {
+                _ if symbols.is_empty() => format!("{pc:#x}"),
+                Some(name) => name.to_string(),
+                None => format!("{pc:#x}"),
+            })
+            .collect();
+        // Several PCs of one function name it once, in PC order.
+        let mut seen = std::collections::HashSet::new();
+        pcs.retain(|name| seen.insert(name.clone()));
         writeln!(
             out,
             "{:<16}  {:>8}  {:>7}  {:>7}  {:>7}  {:<40}  {}",
@@ -219,7 +263,7 @@ fn key(devices: &DeviceTable, e: &MmioEvent) -> (Access, u64, Option<u64>, u8, u
 
 /// `diff`: the first diverging event and per-device count differences; 0 when equal,
 /// 1 when different.
-pub fn diff(a: &Path, b: &Path, out: &mut impl Write) -> Result<ExitCode> {
+pub fn diff(a: &Path, b: &Path, symbols: &Symbols, out: &mut impl Write) -> Result<ExitCode> {
     let (mut left, mut right) = (open(&[a.to_path_buf()])?, open(&[b.to_path_buf()])?);
     let (left_devices, right_devices) = (left.devices().clone(), right.devices().clone());
     let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -248,12 +292,19 @@ pub fn diff(a: &Path, b: &Path, out: &mut impl Write) -> Result<ExitCode> {
             let lk = l.as_ref().map(|e| key(&left_devices, e));
             let rk = r.as_ref().map(|e| key(&right_devices, e));
             if lk != rk {
-                let describe = |k: Option<(Access, u64, Option<u64>, u8, u64, String)>| match k {
+                let describe = |k: Option<(Access, u64, Option<u64>, u8, u64, String)>| {
+                    match k {
                     Some((access, pc, phys, size, value, device)) => format!(
-                        "{access} pc={pc:#x} addr={} size={size} value={value:#x} device={device}",
+                        "{access} pc={pc:#x}{} addr={} size={size} value={value:#x} device={device}",
+                        if symbols.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", symbols.describe(pc))
+                        },
                         phys.map_or("-".into(), |p| format!("{p:#x}"))
                     ),
                     None => "(trace ended)".into(),
+                }
                 };
                 first = Some(format!(
                     "first difference at event {index}:\n  {}: {}\n  {}: {}",

@@ -7,6 +7,7 @@ mod qemu;
 mod qmp;
 mod signals;
 mod summary;
+mod symbols;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -51,6 +52,8 @@ enum Command {
         /// One summary per file instead of one for all.
         #[arg(long, value_enum)]
         by: Option<SummaryBy>,
+        #[command(flatten)]
+        symbols: SymbolArgs,
     },
     /// Print events as a table.
     ///
@@ -63,6 +66,11 @@ enum Command {
         /// Only the first N events.
         #[arg(long)]
         head: Option<usize>,
+        #[command(flatten)]
+        symbols: SymbolArgs,
+        /// With --symbols: a `line` column, file:line from the ELF files' DWARF.
+        #[arg(long, requires = "symbols")]
+        lines: bool,
     },
     /// Per device and register (offset): reads, writes, most frequent values, PCs.
     ///
@@ -75,6 +83,8 @@ enum Command {
         /// Only this device.
         #[arg(long)]
         device: Option<String>,
+        #[command(flatten)]
+        symbols: SymbolArgs,
     },
     /// Convert between formats (by extension), optionally keeping only some events.
     /// Several inputs become one trace; an output ending with / is a directory of parts.
@@ -101,7 +111,14 @@ enum Command {
     ///
     /// Example:
     ///   mmio-trace diff run1.parquet run2.parquet
-    Diff { a: PathBuf, b: PathBuf },
+    Diff {
+        /// The first trace (a file or a directory).
+        a: PathBuf,
+        /// The second.
+        b: PathBuf,
+        #[command(flatten)]
+        symbols: SymbolArgs,
+    },
     /// Draw a timeline, one lane per device, reads and writes apart (.svg or .png).
     ///
     /// Example:
@@ -125,6 +142,21 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+}
+
+/// `--symbols`, shared by the commands that show PCs.
+#[derive(clap::Args, Debug, Default)]
+struct SymbolArgs {
+    /// Name each PC `function+0xoff` from this file: an ELF (firmware, vmlinux) or a
+    /// System.map / /proc/kallsyms copy. May be given several times.
+    #[arg(long = "symbols", value_name = "FILE")]
+    symbols: Vec<PathBuf>,
+}
+
+impl SymbolArgs {
+    fn load(&self, lines: bool) -> Result<symbols::Symbols> {
+        symbols::Symbols::load(&self.symbols, lines)
+    }
 }
 
 /// `--by` of `summary`.
@@ -170,19 +202,45 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     match cli.command {
         Command::Qemu(args) => qemu::run(args, &mut stdout),
-        Command::Summary { files, json, by } => {
+        Command::Summary {
+            files,
+            json,
+            by,
+            symbols,
+        } => {
+            let symbols = symbols.load(false)?;
             match by {
-                None => summary::write(&summary::Summary::read(&files)?, json, &mut stdout)?,
-                Some(SummaryBy::File) => summary::write_by_file(&files, json, &mut stdout)?,
+                None => summary::write(
+                    &summary::Summary::read(&files, &symbols)?,
+                    json,
+                    &mut stdout,
+                )?,
+                Some(SummaryBy::File) => {
+                    summary::write_by_file(&files, &symbols, json, &mut stdout)?
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Show { files, head } => {
-            inspect::show(&files, head, &mut stdout)?;
+        Command::Show {
+            files,
+            head,
+            symbols,
+            lines,
+        } => {
+            inspect::show(&files, head, &symbols.load(lines)?, lines, &mut stdout)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Registers { files, device } => {
-            inspect::registers(&files, device.as_deref(), &mut stdout)?;
+        Command::Registers {
+            files,
+            device,
+            symbols,
+        } => {
+            inspect::registers(
+                &files,
+                device.as_deref(),
+                &symbols.load(false)?,
+                &mut stdout,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Convert {
@@ -198,7 +256,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             inspect::convert(&paths, &output, &options, filter.as_deref(), &mut stdout)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Diff { a, b } => inspect::diff(&a, &b, &mut stdout),
+        Command::Diff { a, b, symbols } => {
+            inspect::diff(&a, &b, &symbols.load(false)?, &mut stdout)
+        }
         Command::Plot { files, output } => {
             plot::plot(&files, &output)?;
             writeln!(stdout, "wrote {}", output.display())?;

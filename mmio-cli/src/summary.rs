@@ -9,6 +9,8 @@ use std::sync::Arc;
 use anyhow::Result;
 use mmio_core::{Access, DeviceId, DeviceKind, DeviceTable};
 use mmio_export::{EventColumns, Wanted};
+
+use crate::symbols::{FunctionCounts, Symbols};
 use serde::Serialize;
 
 /// One row of the summary: a device (or the accesses with no known device).
@@ -26,6 +28,10 @@ pub struct DeviceSummary {
     pub registers: usize,
     /// Distinct PCs that touched the device.
     pub pcs: usize,
+    /// With `--symbols`: the functions that touched the device most, with their
+    /// accesses, most first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub top_functions: Vec<(String, u64)>,
     pub first_pc: u64,
     pub last_pc: u64,
     pub first_seq: u64,
@@ -74,6 +80,8 @@ enum Missing {
 
 /// A set of `u64`s hashed with one multiplication: PCs and offsets, not attacker input.
 pub(crate) type FastSet = HashSet<u64, BuildHasherDefault<MulHasher>>;
+/// A count per `u64` (PC), hashed likewise.
+pub(crate) type FastCounts = HashMap<u64, u64, BuildHasherDefault<MulHasher>>;
 
 /// Fibonacci hashing of one `u64`.
 #[derive(Default)]
@@ -124,7 +132,8 @@ struct Tally {
     first: (u64, u64),
     last: (u64, u64),
     offsets: FastSet,
-    pcs: FastSet,
+    /// Accesses per PC.
+    pcs: FastCounts,
 }
 
 impl Tally {
@@ -158,7 +167,9 @@ impl Tally {
         self.reads += other.reads;
         self.writes += other.writes;
         self.offsets.extend(other.offsets);
-        self.pcs.extend(other.pcs);
+        for (pc, n) in other.pcs {
+            *self.pcs.entry(pc).or_default() += n;
+        }
     }
 }
 
@@ -176,8 +187,9 @@ struct Partial {
 
 impl Summary {
     /// The summary of the trace made of `paths` (files and directories): Parquet row
-    /// groups are scanned on every core, only the columns needed.
-    pub fn read(paths: &[PathBuf]) -> Result<Summary> {
+    /// groups are scanned on every core, only the columns needed. With `symbols`, each
+    /// device's top functions too.
+    pub fn read(paths: &[PathBuf], symbols: &Symbols) -> Result<Summary> {
         let devices = Arc::new(DeviceTable::new());
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let partials = mmio_export::scan(
@@ -203,7 +215,7 @@ impl Summary {
                 total.missing.entry(key).or_default().merge(tally);
             }
         }
-        Ok(total.into_summary(&devices))
+        Ok(total.into_summary(&devices, symbols))
     }
 }
 
@@ -220,7 +232,7 @@ impl Partial {
             let tally = &mut self.devices[slot];
             tally.count(seq, pc, access);
             tally.offsets.insert(columns.offset[row]);
-            tally.pcs.insert(pc);
+            *tally.pcs.entry(pc).or_default() += 1;
             let missing = *self.missing_range[slot]
                 .get_or_insert_with(|| missing_range(devices, device_of(slot)));
             let address = columns.address[row];
@@ -231,11 +243,11 @@ impl Partial {
             };
             let tally = self.missing.entry((first, last, slot)).or_default();
             tally.count(seq, pc, access);
-            tally.pcs.insert(pc);
+            *tally.pcs.entry(pc).or_default() += 1;
         }
     }
 
-    fn into_summary(self, devices: &DeviceTable) -> Summary {
+    fn into_summary(self, devices: &DeviceTable, symbols: &Symbols) -> Summary {
         let mut rows: Vec<DeviceSummary> = self
             .devices
             .into_iter()
@@ -252,6 +264,7 @@ impl Partial {
                     writes: tally.writes,
                     registers: tally.offsets.len(),
                     pcs: tally.pcs.len(),
+                    top_functions: top_functions(symbols, &tally.pcs),
                     first_pc: tally.first.1,
                     last_pc: tally.last.1,
                     first_seq: tally.first.0,
@@ -296,6 +309,18 @@ impl Partial {
             missing,
         }
     }
+}
+
+/// The three functions with the most accesses among `pcs` (none without symbols).
+fn top_functions(symbols: &Symbols, pcs: &FastCounts) -> Vec<(String, u64)> {
+    if symbols.is_empty() {
+        return Vec::new();
+    }
+    let mut counts = FunctionCounts::default();
+    for (&pc, &n) in pcs {
+        counts.add(symbols.function_name(pc), n);
+    }
+    counts.top(3)
 }
 
 /// Where accesses to `id` count as a missing peripheral.
@@ -349,6 +374,18 @@ impl Summary {
             self.events,
             self.devices.len()
         )?;
+        if self.devices.iter().any(|d| !d.top_functions.is_empty()) {
+            writeln!(out, "\ntop functions per device (accesses):")?;
+            for d in &self.devices {
+                let functions: Vec<String> = d
+                    .top_functions
+                    .iter()
+                    .map(|(name, n)| format!("{name}({n})"))
+                    .collect();
+                let name = d.device.as_deref().unwrap_or("(none)");
+                writeln!(out, "  {name:<22} {}", functions.join(" "))?;
+            }
+        }
         if self.missing.is_empty() {
             return Ok(());
         }
@@ -399,11 +436,16 @@ struct FileSummary<'a> {
 
 /// `summary --by file`: the summary of each trace file of `paths` in turn (as a JSON
 /// array with `--json`).
-pub fn write_by_file(paths: &[PathBuf], json: bool, out: &mut impl Write) -> Result<()> {
+pub fn write_by_file(
+    paths: &[PathBuf],
+    symbols: &Symbols,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
     let files = mmio_export::trace_files(paths)?;
     let mut summaries = Vec::new();
     for (index, file) in files.iter().enumerate() {
-        let summary = Summary::read(std::slice::from_ref(file))?;
+        let summary = Summary::read(std::slice::from_ref(file), symbols)?;
         if json {
             summaries.push(FileSummary { file, summary });
         } else {
