@@ -64,3 +64,16 @@ if ! python3 -c 'import duckdb, pandas, pyarrow' 2>/dev/null; then
     python3 -m pip install -q -r "$requirements" \
         || python3 -m pip install -q --break-system-packages -r "$requirements"
 fi
+
+# Real CMSIS-SVD files for the tests: the PyPI sdist of cmsis-svd 0.4 bundles 490
+# vendor files; only Nordic's nrf51.svd (the micro:bit's) is kept, in target/svd/.
+svd_dir="$(dirname "$0")/../target/svd"
+if [ ! -s "$svd_dir/nrf51.svd" ]; then
+    mkdir -p "$svd_dir"
+    download=$(mktemp -d)
+    python3 -m pip download -q --no-deps --no-binary :all: cmsis-svd==0.4 -d "$download"
+    tar --no-same-owner -xzf "$download"/cmsis-svd-0.4.tar.gz -C "$download" \
+        cmsis-svd-0.4/cmsis_svd/data/Nordic/nrf51.svd
+    mv "$download"/cmsis-svd-0.4/cmsis_svd/data/Nordic/nrf51.svd "$svd_dir/nrf51.svd"
+    rm -rf "$download"
+fi

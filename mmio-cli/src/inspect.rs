@@ -13,6 +13,7 @@ use mmio_export::{create_output, OutputOptions, TraceSet, Wanted};
 
 use crate::progress::Progress;
 use crate::summary::{device_of, slot, FastSet, MulHasher};
+use crate::svd::SvdMap;
 use crate::symbols::Symbols;
 
 /// Trace files and directories read as one trace. The reader's errors name the file.
@@ -33,13 +34,14 @@ fn device_name(devices: &DeviceTable, id: DeviceId) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// `show`: events as an aligned table.
-/// `show`: events as an aligned table; with symbols, a `function` column (and with
-/// `lines` a `line` column) at the end.
+/// `show`: events as an aligned table; with an SVD file a `register` column, with
+/// symbols a `function` column (and with `lines` a `line` column), and with an SVD
+/// file last the value decoded into the register's fields.
 pub fn show(
     paths: &[PathBuf],
     head: Option<usize>,
     symbols: &Symbols,
+    svd: Option<&SvdMap>,
     lines: bool,
     out: &mut impl Write,
 ) -> Result<()> {
@@ -49,13 +51,20 @@ pub fn show(
         "{:>8}  {:>3}  t  {:>10}  {:>18}  {:>18}  {:>4}  {:>18}  {:<16}  {:>8}",
         "seq", "cpu", "pc", "phys_addr", "virt_addr", "size", "value", "device", "offset"
     );
+    if svd.is_some() {
+        header.push_str(&format!("  {:<24}", "register"));
+    }
     if !symbols.is_empty() {
         header.push_str("  function");
     }
     if lines {
         header.push_str("  line");
     }
+    if svd.is_some() {
+        header.push_str("  decoded");
+    }
     writeln!(out, "{}", header.trim_end())?;
+    let mut addresses = Vec::new();
     for event in reader.by_ref().take(head.unwrap_or(usize::MAX)) {
         let e = event?;
         let phys = e
@@ -74,6 +83,13 @@ pub fn show(
             device_name(&devices, e.device),
             format!("{:#x}", e.offset),
         );
+        let address = e.phys_addr.unwrap_or(e.virt_addr);
+        let register = svd.and_then(|svd| svd.register(address));
+        if svd.is_some() {
+            addresses.push(address);
+            let name = register.map_or("-", |r| r.name.as_str());
+            row.push_str(&format!("  {name:<24}"));
+        }
         if !symbols.is_empty() {
             row.push_str("  ");
             row.push_str(&symbols.describe(e.guest_pc));
@@ -82,7 +98,15 @@ pub fn show(
             row.push_str("  ");
             row.push_str(symbols.line(e.guest_pc).as_deref().unwrap_or("-"));
         }
-        writeln!(out, "{row}")?;
+        if svd.is_some() {
+            let decoded = register.map(|r| r.decode(e.value)).unwrap_or_default();
+            row.push_str("  ");
+            row.push_str(if decoded.is_empty() { "-" } else { &decoded });
+        }
+        writeln!(out, "{}", row.trim_end())?;
+    }
+    if let Some(svd) = svd {
+        svd.warn_unless_covering(addresses.into_iter());
     }
     Ok(())
 }
@@ -90,6 +114,8 @@ pub fn show(
 /// One register's accesses.
 #[derive(Default)]
 struct Register {
+    /// The register's address (phys_addr of an access to it).
+    address: u64,
     reads: u64,
     writes: u64,
     values: HashMap<u64, u64, BuildHasherDefault<MulHasher>>,
@@ -98,6 +124,9 @@ struct Register {
 
 impl Register {
     fn merge(&mut self, other: Register) {
+        if self.reads + self.writes == 0 {
+            self.address = other.address;
+        }
         self.reads += other.reads;
         self.writes += other.writes;
         for (value, count) in other.values {
@@ -109,10 +138,13 @@ impl Register {
 
 /// `registers`: per device and offset, reads, writes, the most frequent values, PCs.
 /// Scans the columns it needs on every core.
+/// With an SVD file, each register's name follows its offset, and its most frequent
+/// values are decoded into fields on the lines below it (`  0x4 -> ENABLE=Enabled`).
 pub fn registers(
     paths: &[PathBuf],
     only: Option<&str>,
     symbols: &Symbols,
+    svd: Option<&SvdMap>,
     out: &mut impl Write,
 ) -> Result<()> {
     let devices = Arc::new(DeviceTable::new());
@@ -150,6 +182,7 @@ pub fn registers(
                 }
                 *register.values.entry(columns.value[row]).or_default() += 1;
                 register.pcs.insert(columns.guest_pc[row]);
+                register.address = columns.address[row];
             }
         },
     )?;
@@ -167,10 +200,20 @@ pub fn registers(
     } else {
         "functions"
     };
+    let register_column = |name: &str| match svd {
+        Some(_) => format!("  {name:<24}"),
+        None => String::new(),
+    };
     writeln!(
         out,
-        "{:<16}  {:>8}  {:>7}  {:>7}  {:>7}  {:<40}  {last_column}",
-        "device", "offset", "reads", "writes", "values", "most frequent values (count)"
+        "{:<16}  {:>8}{}  {:>7}  {:>7}  {:>7}  {:<40}  {last_column}",
+        "device",
+        "offset",
+        register_column("register"),
+        "reads",
+        "writes",
+        "values",
+        "most frequent values (count)"
     )?;
     for ((device, offset), register) in &table {
         let mut values: Vec<(u64, u64)> = register.values.iter().map(|(v, n)| (*v, *n)).collect();
@@ -193,17 +236,30 @@ pub fn registers(
         // Several PCs of one function name it once, in PC order.
         let mut seen = std::collections::HashSet::new();
         pcs.retain(|name| seen.insert(name.clone()));
+        let svd_register = svd.and_then(|svd| svd.register(register.address));
         writeln!(
             out,
-            "{:<16}  {:>8}  {:>7}  {:>7}  {:>7}  {:<40}  {}",
+            "{:<16}  {:>8}{}  {:>7}  {:>7}  {:>7}  {:<40}  {}",
             device,
             format!("{offset:#x}"),
+            register_column(svd_register.map_or("-", |r| r.name.as_str())),
             register.reads,
             register.writes,
             register.values.len(),
             top.join(" "),
             pcs.join(" ")
         )?;
+        if let Some(svd_register) = svd_register {
+            for (value, _) in values.iter().take(3) {
+                let decoded = svd_register.decode(*value);
+                if !decoded.is_empty() {
+                    writeln!(out, "    {value:#x} -> {decoded}")?;
+                }
+            }
+        }
+    }
+    if let Some(svd) = svd {
+        svd.warn_unless_covering(table.values().map(|r| r.address));
     }
     Ok(())
 }

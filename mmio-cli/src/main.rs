@@ -7,6 +7,7 @@ mod qemu;
 mod qmp;
 mod signals;
 mod summary;
+mod svd;
 mod symbols;
 
 use std::io::{IsTerminal, Write};
@@ -54,6 +55,8 @@ enum Command {
         by: Option<SummaryBy>,
         #[command(flatten)]
         symbols: SymbolArgs,
+        #[command(flatten)]
+        svd: SvdArgs,
     },
     /// Print events as a table.
     ///
@@ -68,6 +71,8 @@ enum Command {
         head: Option<usize>,
         #[command(flatten)]
         symbols: SymbolArgs,
+        #[command(flatten)]
+        svd: SvdArgs,
         /// With --symbols: a `line` column, file:line from the ELF files' DWARF.
         #[arg(long, requires = "symbols")]
         lines: bool,
@@ -85,6 +90,8 @@ enum Command {
         device: Option<String>,
         #[command(flatten)]
         symbols: SymbolArgs,
+        #[command(flatten)]
+        svd: SvdArgs,
     },
     /// Convert between formats (by extension), optionally keeping only some events.
     /// Several inputs become one trace; an output ending with / is a directory of parts.
@@ -159,6 +166,21 @@ impl SymbolArgs {
     }
 }
 
+/// `--svd`, shared by the commands that show registers.
+#[derive(clap::Args, Debug, Default)]
+struct SvdArgs {
+    /// Name each access's peripheral and register (`UART0.TXD`) and decode values into
+    /// fields from this CMSIS-SVD file.
+    #[arg(long = "svd", value_name = "FILE")]
+    svd: Option<PathBuf>,
+}
+
+impl SvdArgs {
+    fn load(&self) -> Result<Option<svd::SvdMap>> {
+        self.svd.as_deref().map(svd::SvdMap::load).transpose()
+    }
+}
+
 /// `--by` of `summary`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum SummaryBy {
@@ -207,17 +229,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             by,
             symbols,
+            svd,
         } => {
-            let symbols = symbols.load(false)?;
+            let names = summary::Names {
+                symbols: symbols.load(false)?,
+                svd: svd.load()?,
+            };
             match by {
-                None => summary::write(
-                    &summary::Summary::read(&files, &symbols)?,
-                    json,
-                    &mut stdout,
-                )?,
-                Some(SummaryBy::File) => {
-                    summary::write_by_file(&files, &symbols, json, &mut stdout)?
+                None => {
+                    summary::write(&summary::Summary::read(&files, &names)?, json, &mut stdout)?
                 }
+                Some(SummaryBy::File) => summary::write_by_file(&files, &names, json, &mut stdout)?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -225,20 +247,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
             files,
             head,
             symbols,
+            svd,
             lines,
         } => {
-            inspect::show(&files, head, &symbols.load(lines)?, lines, &mut stdout)?;
+            let symbols = symbols.load(lines)?;
+            inspect::show(
+                &files,
+                head,
+                &symbols,
+                svd.load()?.as_ref(),
+                lines,
+                &mut stdout,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Registers {
             files,
             device,
             symbols,
+            svd,
         } => {
+            let symbols = symbols.load(false)?;
+            let svd = svd.load()?;
             inspect::registers(
                 &files,
                 device.as_deref(),
-                &symbols.load(false)?,
+                &symbols,
+                svd.as_ref(),
                 &mut stdout,
             )?;
             Ok(ExitCode::SUCCESS)

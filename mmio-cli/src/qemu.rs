@@ -10,8 +10,7 @@ use clap::Args;
 
 use crate::qmp::dump_memory_map;
 use crate::signals::Forwarder;
-use crate::summary::Summary;
-use crate::symbols::Symbols;
+use crate::summary::{Names, Summary};
 
 /// The plugin's file name, as cargo builds it.
 const PLUGIN_FILE: &str = "libmmio_trace_qemu.so";
@@ -139,7 +138,7 @@ pub fn run(args: QemuArgs, stdout: &mut impl Write) -> Result<ExitCode> {
             args.out.display()
         );
     }
-    let summary = Summary::read(std::slice::from_ref(&args.out), &Symbols::default())?;
+    let summary = Summary::read(std::slice::from_ref(&args.out), &Names::default())?;
     writeln!(stdout, "trace: {}", args.out.display())?;
     summary.write_table(stdout)?;
     Ok(exit_code(status))

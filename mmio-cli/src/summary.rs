@@ -10,6 +10,7 @@ use anyhow::Result;
 use mmio_core::{Access, DeviceId, DeviceKind, DeviceTable};
 use mmio_export::{EventColumns, Wanted};
 
+use crate::svd::SvdMap;
 use crate::symbols::{FunctionCounts, Symbols};
 use serde::Serialize;
 
@@ -44,8 +45,12 @@ pub struct DeviceSummary {
 pub struct MissingPeripheral {
     /// The stub's name; `None` for unassigned addresses.
     pub device: Option<String>,
+    /// With `--svd`: the SVD's peripheral at the range, what the guest wanted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub svd_peripheral: Option<String>,
     pub kind: String,
-    /// The stub's region, or the 4 KiB page of an unassigned address.
+    /// The stub's region (a 4 KiB page of it when it is larger), or the 4 KiB page of
+    /// an unassigned address.
     pub first_address: u64,
     pub last_address: u64,
     pub reads: u64,
@@ -72,10 +77,20 @@ type MissingKey = (u64, u64, usize);
 enum Missing {
     /// Modelled: not missing.
     No,
-    /// Each 4 KiB page touched (unassigned addresses, a stub of unknown size).
+    /// Each 4 KiB page touched (unassigned addresses, a stub of unknown size or
+    /// larger than a page: micro:bit's one stub covers 512 MiB of peripherals).
     Page,
-    /// The stub's whole region.
+    /// The stub's whole region, a page at most.
     Region(u64, u64),
+}
+
+/// What names PCs and addresses in a summary: `--symbols` and `--svd`.
+#[derive(Default)]
+pub struct Names {
+    /// Function names.
+    pub symbols: Symbols,
+    /// Peripheral and register names.
+    pub svd: Option<SvdMap>,
 }
 
 /// A set of `u64`s hashed with one multiplication: PCs and offsets, not attacker input.
@@ -189,7 +204,7 @@ impl Summary {
     /// The summary of the trace made of `paths` (files and directories): Parquet row
     /// groups are scanned on every core, only the columns needed. With `symbols`, each
     /// device's top functions too.
-    pub fn read(paths: &[PathBuf], symbols: &Symbols) -> Result<Summary> {
+    pub fn read(paths: &[PathBuf], names: &Names) -> Result<Summary> {
         let devices = Arc::new(DeviceTable::new());
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let partials = mmio_export::scan(
@@ -215,7 +230,17 @@ impl Summary {
                 total.missing.entry(key).or_default().merge(tally);
             }
         }
-        Ok(total.into_summary(&devices, symbols))
+        let summary = total.into_summary(&devices, names);
+        if let Some(svd) = &names.svd {
+            svd.warn_unless_covering(
+                summary
+                    .devices
+                    .iter()
+                    .filter_map(|d| d.base)
+                    .chain(summary.missing.iter().map(|m| m.first_address)),
+            );
+        }
+        Ok(summary)
     }
 }
 
@@ -247,7 +272,8 @@ impl Partial {
         }
     }
 
-    fn into_summary(self, devices: &DeviceTable, symbols: &Symbols) -> Summary {
+    fn into_summary(self, devices: &DeviceTable, names: &Names) -> Summary {
+        let symbols = &names.symbols;
         let mut rows: Vec<DeviceSummary> = self
             .devices
             .into_iter()
@@ -283,6 +309,11 @@ impl Partial {
             .into_iter()
             .map(|((first, last, slot), tally)| MissingPeripheral {
                 device: devices.get(device_of(slot)).map(|d| d.name.to_string()),
+                svd_peripheral: names
+                    .svd
+                    .as_ref()
+                    .and_then(|svd| svd.peripheral(first))
+                    .map(|p| p.name.clone()),
                 kind: devices
                     .kind(device_of(slot))
                     .unwrap_or(DeviceKind::Unassigned)
@@ -328,7 +359,9 @@ fn missing_range(devices: &DeviceTable, id: DeviceId) -> Missing {
     match devices.kind(id) {
         Some(DeviceKind::Unassigned) => Missing::Page,
         Some(DeviceKind::Unimplemented) => match devices.get(id) {
-            Some(d) if d.size > 0 => Missing::Region(d.base, d.base.saturating_add(d.size - 1)),
+            Some(d) if d.size > 0 && d.size <= 0x1000 => {
+                Missing::Region(d.base, d.base.saturating_add(d.size - 1))
+            }
             _ => Missing::Page,
         },
         _ => Missing::No,
@@ -411,7 +444,23 @@ impl Summary {
                 ]
             })
             .collect();
-        write_aligned(out, &header, &rows, 3)
+        if self.missing.iter().all(|m| m.svd_peripheral.is_none()) {
+            return write_aligned(out, &header, &rows, 3);
+        }
+        // With --svd: what the guest wanted there, after the stub's name.
+        let header = [
+            "range", "kind", "device", "svd", "reads", "writes", "pcs", "first_pc",
+        ];
+        let rows: Vec<[String; 8]> = rows
+            .into_iter()
+            .zip(&self.missing)
+            .map(|(row, m)| {
+                let [range, kind, device, reads, writes, pcs, first_pc] = row;
+                let svd = m.svd_peripheral.clone().unwrap_or_else(|| "-".into());
+                [range, kind, device, svd, reads, writes, pcs, first_pc]
+            })
+            .collect();
+        write_aligned(out, &header, &rows, 4)
     }
 }
 
@@ -438,14 +487,14 @@ struct FileSummary<'a> {
 /// array with `--json`).
 pub fn write_by_file(
     paths: &[PathBuf],
-    symbols: &Symbols,
+    names: &Names,
     json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
     let files = mmio_export::trace_files(paths)?;
     let mut summaries = Vec::new();
     for (index, file) in files.iter().enumerate() {
-        let summary = Summary::read(std::slice::from_ref(file), symbols)?;
+        let summary = Summary::read(std::slice::from_ref(file), names)?;
         if json {
             summaries.push(FileSummary { file, summary });
         } else {
