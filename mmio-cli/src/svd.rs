@@ -136,7 +136,7 @@ impl Register {
     /// that are not zero.
     pub fn decode(&self, value: u64) -> String {
         let mut fields: Vec<&Field> = self.fields.iter().collect();
-        fields.sort_by(|a, b| b.lsb.cmp(&a.lsb));
+        fields.sort_by_key(|field| std::cmp::Reverse(field.lsb));
         let many = fields.len() > 8;
         let parts: Vec<String> = fields
             .iter()
