@@ -17,13 +17,23 @@ import statistics, subprocess, sys, time
 import duckdb
 
 trace = sys.argv[1]
+# The same tables as mmio-trace's: devices told apart by name and region base, and
+# the missing-peripherals section (stubs and unassigned addresses, by 4 KiB page).
 summary_sql = f"""
-    SELECT device, count(*) FILTER (WHERE type = 'R') AS reads,
-           count(*) FILTER (WHERE type = 'W') AS writes,
-           count(DISTINCT "offset") AS registers, count(DISTINCT guest_pc) AS pcs,
-           arg_min(guest_pc, seq) AS first_pc, arg_max(guest_pc, seq) AS last_pc,
-           min(seq) AS first_seq, max(seq) AS last_seq
-    FROM read_parquet('{trace}') GROUP BY device"""
+    WITH t AS (SELECT *, coalesce(phys_addr, virt_addr) AS address FROM read_parquet('{trace}'))
+    SELECT * FROM (
+        SELECT device, address - "offset" AS base, any_value(device_kind),
+               count(*) FILTER (WHERE type = 'R') AS reads,
+               count(*) FILTER (WHERE type = 'W') AS writes,
+               count(DISTINCT "offset") AS registers, count(DISTINCT guest_pc) AS pcs,
+               arg_min(guest_pc, seq) AS first_pc, arg_max(guest_pc, seq) AS last_pc,
+               min(seq) AS first_seq, max(seq) AS last_seq
+        FROM t GROUP BY device, base) devices,
+    (SELECT count(*) FROM (
+        SELECT device, address // 4096 AS page, count(*) FILTER (WHERE type = 'R'),
+               count(*) FILTER (WHERE type = 'W'), count(DISTINCT guest_pc),
+               arg_min(guest_pc, seq)
+        FROM t WHERE device_kind IN ('unimplemented', 'unassigned') GROUP BY ALL)) missing"""
 registers_sql = f"""
     WITH counted AS (
         SELECT device, "offset", value, count(*) AS n,
@@ -55,9 +65,10 @@ for _ in range(3):
     times["registers"].append(ours("registers"))
     times["duckdb registers"].append(duckdb_run(registers_sql))
 median = {name: statistics.median(t) for name, t in times.items()}
-rows = subprocess.run(["target/release/mmio-trace", "summary", trace], check=True,
-                      capture_output=True, text=True).stdout.splitlines()[-1]
-print(f"trace: {rows}")
+totals = [line for line in subprocess.run(
+    ["target/release/mmio-trace", "summary", trace], check=True, capture_output=True,
+    text=True).stdout.splitlines() if " events, " in line]
+print(f"trace: {totals[0]}")
 print(f"{'what':<18} {'median s':>9} {'vs DuckDB':>10}")
 for ours_name, theirs in [("summary", "duckdb summary"), ("registers", "duckdb registers")]:
     print(f"{ours_name:<18} {median[ours_name]:>9.2f} {median[ours_name] / median[theirs]:>9.2f}x")

@@ -160,8 +160,20 @@ fn bad_input_names_the_file_and_exits_2() {
     std::fs::write(&corrupt, b"PAR1 not really").unwrap();
     let output = cli(&[&"summary", &corrupt]);
     assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "mmio-trace: {}: truncated or corrupt Parquet file (no footer)\n",
+            corrupt.display()
+        )
+    );
+    // What a killed run leaves points to `recover`.
+    let partial = dir.path().join("killed.parquet.partial");
+    std::fs::write(&partial, b"PAR1 cut short").unwrap();
+    let output = cli(&[&"summary", &partial]);
+    assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("mmio-trace recover"),
+        stderr(&output).contains(&format!("mmio-trace recover {}", partial.display())),
         "{}",
         stderr(&output)
     );

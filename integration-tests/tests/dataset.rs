@@ -189,12 +189,19 @@ fn rotated_parts_of_several_runs_read_as_one_dataset() {
         "a header and every event"
     );
     let joined = root.path().join("joined.parquet");
-    let output = cli(&[&"convert", &run_a, &run_b, &joined]);
+    let output = cli(&[&"convert", &run_a, &run_b, &joined, &"--run", &"a+b"]);
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let run = mmio_export::open_trace(&joined)
+        .unwrap()
+        .info()
+        .unwrap()
+        .run
+        .clone();
+    assert_eq!(run, "a+b");
     let joined = read_trace(&joined);
     assert_eq!(joined.len(), 2 * events);
     assert_eq!(

@@ -168,7 +168,10 @@ fn sigkill_leaves_finished_parts_readable() {
         let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
             .map(|entries| entries.map(|e| e.unwrap().path()).collect())
             .unwrap_or_default();
-        parts.retain(|p| p.extension().is_some_and(|e| e == "parquet"));
+        parts.retain(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("part-") && name.ends_with(".parquet")
+        });
         parts.sort();
         parts
     };
@@ -183,12 +186,13 @@ fn sigkill_leaves_finished_parts_readable() {
         "every finished part is whole"
     );
     check_prefix(&firmware, &trace);
-    // Besides them, at most the part being written (and its row-group log), unfinished.
-    let next = format!("part-{:05}.parquet.partial", parts.len());
+    // Besides them, at most the part being written (and its row-group log), unfinished
+    // and hidden from query engines that list the directory.
+    let next = format!(".part-{:05}.parquet.partial", parts.len());
     let mut others: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| !name.ends_with(".parquet"))
+        .filter(|name| !name.starts_with("part-"))
         .collect();
     others.sort();
     assert!(

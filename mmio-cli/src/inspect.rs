@@ -270,6 +270,7 @@ pub fn convert(
     inputs: &[PathBuf],
     output: &Path,
     options: &OutputOptions,
+    run: Option<String>,
     filter: Option<&str>,
     out: &mut impl Write,
 ) -> Result<()> {
@@ -277,6 +278,10 @@ pub fn convert(
     let mut reader = open(inputs)?;
     let devices = reader.devices().clone();
     let info = reader.info().cloned().unwrap_or_default();
+    let info = match run {
+        Some(run) => info.with_run(run),
+        None => info,
+    };
     let mut writer = create_output(output, options, info)?;
     let mut batch = Vec::with_capacity(4096);
     let (mut kept, mut seq) = (0u64, 0u64);

@@ -109,6 +109,10 @@ enum Command {
         /// Format of a directory output's parts: parquet (default) or jsonl.
         #[arg(long)]
         format: Option<mmio_export::Format>,
+        /// The output's run name (default: the first input's, where its format stores
+        /// one, else a new UUID). Several runs converted into one output become one run.
+        #[arg(long)]
+        run: Option<String>,
         /// mmio-core filter syntax: devices=a+b,ranges=0x..-0x..,access=r|w,kinds=...
         #[arg(long)]
         filter: Option<String>,
@@ -282,13 +286,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             mut paths,
             rotate,
             format,
+            run,
             filter,
         } => {
             let output = paths.pop().context("no output given")?;
             let mut options = mmio_export::OutputOptions::default();
             options.rotate = rotate;
             options.format = format;
-            inspect::convert(&paths, &output, &options, filter.as_deref(), &mut stdout)?;
+            inspect::convert(
+                &paths,
+                &output,
+                &options,
+                run,
+                filter.as_deref(),
+                &mut stdout,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { a, b, symbols } => {

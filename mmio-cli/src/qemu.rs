@@ -131,7 +131,7 @@ pub fn run(args: QemuArgs, stdout: &mut impl Write) -> Result<ExitCode> {
         .with_context(|| format!("cannot wait for {qemu}"))?;
     drop(signals);
 
-    if !args.out.exists() {
+    if !args.out.exists() || mmio_export::trace_files(std::slice::from_ref(&args.out)).is_err() {
         bail!(
             "{} exited ({status}) without writing {}",
             qemu,

@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use object::{Object, ObjectSymbol, SymbolKind};
 
+/// How far past the last sizeless symbol (System.map, kallsyms) a PC is still named
+/// after it.
+const LAST_SYMBOL_SPAN: u64 = 64 * 1024;
+
 /// One function (or text symbol) of a symbol file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Function {
@@ -73,10 +77,12 @@ impl Symbols {
         let inside = if function.size > 0 {
             offset < function.size
         } else {
-            // Up to the next symbol: text files give no sizes.
-            self.functions
-                .get(index + 1)
-                .is_none_or(|next| pc < next.address)
+            // Up to the next symbol: text files give no sizes. The last one is given
+            // at most LAST_SYMBOL_SPAN, so that far addresses stay raw.
+            match self.functions.get(index + 1) {
+                Some(next) => pc < next.address,
+                None => offset < LAST_SYMBOL_SPAN,
+            }
         };
         inside.then_some((function.name.as_str(), offset))
     }
@@ -153,6 +159,10 @@ fn text_functions(path: &Path, data: &[u8]) -> Result<Vec<Function>> {
     let mut zero = 0usize;
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
+            continue;
+        }
+        // `nm` lists undefined symbols without an address: `         U memcpy`.
+        if line.starts_with(' ') {
             continue;
         }
         let mut fields = line.split_whitespace();
@@ -249,8 +259,18 @@ mod tests {
         assert_eq!(symbols.describe(0xc020_0010), "pl011_tx_chars+0x10");
         assert_eq!(symbols.describe(0xc020_0400), "pl011_int");
         assert_eq!(symbols.describe(0xbf00_0008), "foo_probe [foo]+0x8");
-        // Before the first symbol: raw.
+        // Before the first symbol, or far past the last one: raw.
         assert_eq!(symbols.describe(0x1000), "0x1000");
+        assert_eq!(symbols.describe(0xc020_0400 + 0xffff), "pl011_int+0xffff");
+        assert_eq!(symbols.describe(0xc020_0400 + 0x10000), "0xc0210400");
+    }
+
+    #[test]
+    fn nm_output_with_undefined_symbols_is_read() {
+        let symbols =
+            text("         U memcpy\n         w _ITM_deregisterTMCloneTable\n00000040 T main\n")
+                .unwrap();
+        assert_eq!(symbols.describe(0x44), "main+0x4");
     }
 
     #[test]

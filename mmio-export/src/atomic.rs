@@ -4,6 +4,16 @@ use std::path::{Path, PathBuf};
 
 use crate::ExportError;
 
+/// Where a file is written until it is complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Staging {
+    /// `FILE.partial`, beside `FILE`.
+    Beside,
+    /// `.FILE.partial`: hidden, so that query engines listing a directory of parts
+    /// (pyarrow, Spark skip names starting with `.` or `_`) never meet it.
+    Hidden,
+}
+
 /// A file written under `FILE.partial` and renamed to `FILE` once complete.
 pub(crate) struct PartialFile {
     target: PathBuf,
@@ -11,17 +21,21 @@ pub(crate) struct PartialFile {
     file: File,
 }
 
-/// `FILE.partial`, beside `FILE`.
-pub fn partial_path(target: &Path) -> PathBuf {
-    let mut name = target.as_os_str().to_owned();
+/// `FILE.partial` (or `.FILE.partial`), beside `FILE`.
+pub fn partial_path(target: &Path, staging: Staging) -> PathBuf {
+    let mut name = std::ffi::OsString::new();
+    if staging == Staging::Hidden {
+        name.push(".");
+    }
+    name.push(target.file_name().unwrap_or_default());
     name.push(".partial");
-    PathBuf::from(name)
+    target.with_file_name(name)
 }
 
 impl PartialFile {
     /// Creates `target.partial`; fails early for a missing or unwritable directory.
-    pub fn create(target: &Path) -> Result<PartialFile, ExportError> {
-        let partial = partial_path(target);
+    pub fn create(target: &Path, staging: Staging) -> Result<PartialFile, ExportError> {
+        let partial = partial_path(target, staging);
         let file = File::create(&partial)
             .map_err(|e| ExportError::io(&partial, "cannot create the trace file", e))?;
         Ok(PartialFile {

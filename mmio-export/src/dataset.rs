@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use mmio_core::{DeviceTable, EventSink, MmioEvent, SinkError};
 
+use crate::atomic::Staging;
 use crate::reader::open_trace_into;
-use crate::{create_writer, ExportError, Format, TraceInfo, TraceReader};
+use crate::{create_staged_writer, create_writer, ExportError, Format, TraceInfo, TraceReader};
 
 /// Events a part holds unless told otherwise (`rotate=`): 16M.
 pub const DEFAULT_ROTATE: u64 = 16_000_000;
@@ -79,7 +80,7 @@ pub fn check_output(path: &Path, options: &OutputOptions) -> Result<(), ExportEr
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("part-") {
+        if name.starts_with("part-") || name.starts_with(".part-") {
             return Err(bad(format!(
                 "already holds the parts of a trace ({name}): give a new directory"
             )));
@@ -140,7 +141,8 @@ impl PartsWriter {
                     .join(format!("part-{:05}.{}", self.parts, self.extension));
                 self.parts += 1;
                 self.in_part = 0;
-                create_writer(&path, self.info.clone()).map_err(SinkError::new)?
+                create_staged_writer(&path, self.info.clone(), Staging::Hidden)
+                    .map_err(SinkError::new)?
             }
         };
         Ok(self.part.insert(part))
@@ -194,8 +196,9 @@ impl EventSink for PartsWriter {
 }
 
 /// The trace files of `paths`, in order: each file as given; each directory's trace
-/// files (by extension, in its subdirectories too, sorted by path), leaving out the
-/// `.partial` files of parts still being written.
+/// files (by extension, in its subdirectories too, parts in their numeric order),
+/// leaving out hidden names (`.` or `_` first: parts still being written) and not
+/// following symbolic links.
 pub fn trace_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ExportError> {
     let mut files = Vec::new();
     for path in paths {
@@ -208,7 +211,12 @@ pub fn trace_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ExportError> {
                     message: format!("holds no trace file ({})", Format::SUPPORTED),
                 });
             }
-            files[before..].sort();
+            files[before..].sort_by(|a, b| part_order(a).cmp(&part_order(b)));
+        } else if path.as_os_str().to_string_lossy().ends_with('/') {
+            return Err(ExportError::BadOutput {
+                path: path.clone(),
+                message: "no such directory".into(),
+            });
         } else {
             files.push(path.clone());
         }
@@ -216,16 +224,41 @@ pub fn trace_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ExportError> {
     Ok(files)
 }
 
+/// Sort key of a directory's files: by directory, then name, with the number of
+/// `part-NNNNN` compared as a number (part 100000 comes after part 99999).
+fn part_order(path: &Path) -> (Option<&Path>, String, u64, String) {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let number = name
+        .strip_prefix("part-")
+        .and_then(|rest| rest.split('.').next())
+        .and_then(|digits| digits.parse::<u64>().ok());
+    match number {
+        Some(number) => (path.parent(), "part-".into(), number, name),
+        None => (path.parent(), name.clone(), 0, name),
+    }
+}
+
 fn collect_trace_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), ExportError> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| ExportError::io(dir, "cannot list the directory", e))?;
     for entry in entries {
-        let path = entry
-            .map_err(|e| ExportError::io(dir, "cannot list the directory", e))?
-            .path();
-        if path.is_dir() {
+        let entry = entry.map_err(|e| ExportError::io(dir, "cannot list the directory", e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        let path = entry.path();
+        // The entry's own type: a symbolic link is neither followed nor read.
+        let kind = entry
+            .file_type()
+            .map_err(|e| ExportError::io(&path, "cannot stat", e))?;
+        if kind.is_dir() {
             collect_trace_files(&path, files)?;
-        } else if !path.to_string_lossy().ends_with(".partial") && Format::from_path(&path).is_ok()
+        } else if kind.is_file() && !name.ends_with(".partial") && Format::from_path(&path).is_ok()
         {
             files.push(path);
         }

@@ -9,7 +9,7 @@ use std::path::Path;
 use mmio_core::{Access, DeviceKind, DeviceTable, EventSink, MmioEvent, SinkError};
 use serde::Deserialize;
 
-use crate::atomic::PartialFile;
+use crate::atomic::{PartialFile, Staging};
 use crate::device_cache::{intern_read_device, DeviceCache};
 use crate::text::{push_json_string, push_u64, LineSource};
 use crate::{ExportError, TraceInfo};
@@ -34,12 +34,12 @@ pub(crate) struct JsonLinesWriter {
 }
 
 impl JsonLinesWriter {
-    pub fn create(path: &Path, info: TraceInfo) -> Result<Self, ExportError> {
+    pub fn create(path: &Path, info: TraceInfo, staging: Staging) -> Result<Self, ExportError> {
         let mut line_end = b",\"run\":".to_vec();
         push_json_string(&mut line_end, &info.run);
         line_end.extend_from_slice(b"}\n");
         Ok(JsonLinesWriter {
-            file: PartialFile::create(path)?,
+            file: PartialFile::create(path, staging)?,
             line_buffer: Vec::with_capacity(WRITE_CHUNK + PAGE as usize),
             line: Vec::with_capacity(512),
             file_offset: 0,

@@ -108,18 +108,31 @@ impl std::str::FromStr for Format {
 
     /// `parquet`, `jsonl` (or `ndjson`), `json`: the extensions' names.
     fn from_str(text: &str) -> Result<Format, UnknownFormat> {
-        Format::from_path(Path::new(&format!("trace.{text}")))
-            .map_err(|_| UnknownFormat(text.to_string()))
+        match text {
+            "parquet" => Ok(Format::Parquet),
+            "jsonl" | "ndjson" => Ok(Format::JsonLines),
+            "json" => Ok(Format::PandaJson),
+            _ => Err(UnknownFormat(text.to_string())),
+        }
     }
 }
 
 /// Creates the writer for `path` (format by extension). Fails now, not at the end of
 /// the run, when the extension is unknown or `FILE.partial` cannot be created.
 pub fn create_writer(path: &Path, info: TraceInfo) -> Result<Box<dyn EventSink>, ExportError> {
+    create_staged_writer(path, info, atomic::Staging::Beside)
+}
+
+/// [`create_writer`], its unfinished file staged as `staging` says.
+pub(crate) fn create_staged_writer(
+    path: &Path,
+    info: TraceInfo,
+    staging: atomic::Staging,
+) -> Result<Box<dyn EventSink>, ExportError> {
     Ok(match Format::from_path(path)? {
-        Format::PandaJson => Box::new(panda_json::PandaJsonWriter::create(path, info)?),
-        Format::JsonLines => Box::new(jsonl::JsonLinesWriter::create(path, info)?),
-        Format::Parquet => Box::new(parquet_format::ParquetWriter::create(path, info)?),
+        Format::PandaJson => Box::new(panda_json::PandaJsonWriter::create(path, info, staging)?),
+        Format::JsonLines => Box::new(jsonl::JsonLinesWriter::create(path, info, staging)?),
+        Format::Parquet => Box::new(parquet_format::ParquetWriter::create(path, info, staging)?),
     })
 }
 

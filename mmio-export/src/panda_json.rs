@@ -10,7 +10,7 @@ use std::path::Path;
 use mmio_core::{Access, DeviceId, DeviceTable, EventSink, MmioEvent, SinkError};
 use serde::Deserialize;
 
-use crate::atomic::PartialFile;
+use crate::atomic::{PartialFile, Staging};
 use crate::device_cache::{intern_read_device, DeviceCache};
 use crate::text::{push_hex_string, push_json_string, LineSource};
 use crate::{ExportError, TraceInfo};
@@ -27,8 +27,8 @@ pub(crate) struct PandaJsonWriter {
 }
 
 impl PandaJsonWriter {
-    pub fn create(path: &Path, info: TraceInfo) -> Result<Self, ExportError> {
-        let mut file = PartialFile::create(path)?;
+    pub fn create(path: &Path, info: TraceInfo, staging: Staging) -> Result<Self, ExportError> {
+        let mut file = PartialFile::create(path, staging)?;
         file.write_all(b"[\n")?;
         Ok(PandaJsonWriter {
             file,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type, UInt8Type};
+use arrow_array::types::UInt64Type;
 use arrow_array::{Array, RecordBatch, UInt64Array};
 use mmio_core::{Access, DeviceId, DeviceKind, DeviceTable};
 use parquet::arrow::arrow_reader::{
@@ -213,40 +213,31 @@ fn scan_row_group(
     let file = File::open(path).map_err(|e| ExportError::io(path, "cannot open", e))?;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone());
     let mask = ProjectionMask::columns(builder.parquet_schema(), column_names(wanted));
-    let reader = builder
+    let mut reader = builder
         .with_projection(mask)
         .with_row_groups(vec![row_group])
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|e| ExportError::parquet(path, "cannot read", e))?;
-    let mut resolver = DeviceResolver::default();
-    // The parquet crate panics on some corrupt pages: an error, as in the reader.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        for batch in reader {
-            let batch = batch.map_err(|e| ExportError::BadParquet {
+    loop {
+        // The parquet crate panics on some corrupt pages: an error, as in the reader.
+        // Only the decoder is guarded; a panic of ours stays a panic.
+        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.next()))
+            .map_err(|_| ExportError::BadParquet {
                 path: path.to_path_buf(),
-                message: format!("cannot decode a row group: {e}"),
+                message: "corrupt data, the Parquet decoder gave up".into(),
             })?;
-            columns.clear();
-            fill(path, &batch, wanted, devices, &mut resolver, columns)?;
-            fold(columns);
-        }
-        Ok(())
-    }))
-    .unwrap_or_else(|_| {
-        Err(ExportError::BadParquet {
+        let Some(batch) = next else {
+            return Ok(());
+        };
+        let batch = batch.map_err(|e| ExportError::BadParquet {
             path: path.to_path_buf(),
-            message: "corrupt data, the Parquet decoder gave up".into(),
-        })
-    })
-}
-
-/// Device ids of the rows of one row group: a device is its name (dictionary key) and
-/// region base (address − offset); consecutive rows mostly repeat both.
-#[derive(Default)]
-struct DeviceResolver {
-    /// Per dictionary key: the last (base, kind key, id) met.
-    last: Vec<Option<(u64, Option<usize>, DeviceId)>>,
+            message: format!("cannot decode a row group: {e}"),
+        })?;
+        columns.clear();
+        fill(path, &batch, wanted, devices, columns)?;
+        fold(columns);
+    }
 }
 
 fn fill(
@@ -254,7 +245,6 @@ fn fill(
     batch: &RecordBatch,
     wanted: Wanted,
     devices: &DeviceTable,
-    resolver: &mut DeviceResolver,
     columns: &mut EventColumns,
 ) -> Result<(), ExportError> {
     let bad = |name: &str| ExportError::BadParquet {
@@ -329,9 +319,10 @@ fn fill(
             .as_ref(),
     )
     .ok_or_else(|| bad("device_kind"))?;
-    if resolver.last.len() < device.dictionary_len() {
-        resolver.last.resize(device.dictionary_len(), None);
-    }
+    // A device is its name and region base (address - offset). Per dictionary key of
+    // this batch (a batch has one dictionary), the last (base, kind, id) met: rows
+    // mostly repeat it. A plain column is looked up row by row.
+    let mut last: Vec<Option<(u64, Option<usize>, DeviceId)>> = vec![None; device.dictionary_len()];
     let table_full = |full: mmio_core::TableFull| ExportError::BadParquet {
         path: path.to_path_buf(),
         message: full.to_string(),
@@ -342,21 +333,19 @@ fn fill(
         let base = address.wrapping_sub(columns.offset[first_row + row]);
         let kind_key = kind.key(row);
         let id = match device.key(row) {
-            Some(key) => match resolver.last[key] {
+            Some(key) => match last.get(key).copied().flatten() {
                 Some((last_base, last_kind, id)) if last_base == base && last_kind == kind_key => {
                     id
                 }
                 _ => {
                     let kind = parse_kind(path, kind.text(kind_key))?;
-                    let id = intern_read_device(
-                        devices,
-                        device.text(Some(key)),
-                        kind,
-                        address,
-                        columns.offset[first_row + row],
-                    )
-                    .map_err(table_full)?;
-                    resolver.last[key] = Some((base, kind_key, id));
+                    let offset = columns.offset[first_row + row];
+                    let id =
+                        intern_read_device(devices, device.text(Some(key)), kind, address, offset)
+                            .map_err(table_full)?;
+                    if let Some(slot) = last.get_mut(key) {
+                        *slot = Some((base, kind_key, id));
+                    }
                     id
                 }
             },
@@ -381,61 +370,51 @@ fn parse_kind(path: &Path, text: Option<&str>) -> Result<Option<DeviceKind>, Exp
     .transpose()
 }
 
-/// A string column, dictionary-encoded or plain, as a key per row.
+/// A string column, dictionary-encoded (any key type) or plain, as a key per row.
 struct StringKeys<'a> {
     values: &'a arrow_array::StringArray,
-    /// Per row, the index into `values` (`None` for a null row).
-    keys: Keys<'a>,
-}
-
-enum Keys<'a> {
-    U8(&'a arrow_array::UInt8Array),
-    U16(&'a arrow_array::UInt16Array),
-    U32(&'a arrow_array::UInt32Array),
-    Plain,
+    /// Per row, the index into `values` of a dictionary column; `None` for a plain one.
+    keys: Option<Vec<usize>>,
+    /// Validity of the rows (`None`: all present).
+    nulls: Option<arrow_buffer::NullBuffer>,
 }
 
 impl<'a> StringKeys<'a> {
     fn new(array: &'a dyn Array) -> Option<StringKeys<'a>> {
+        let nulls = array.logical_nulls();
         if let Some(values) = array.as_string_opt::<i32>() {
             return Some(StringKeys {
                 values,
-                keys: Keys::Plain,
+                keys: None,
+                nulls,
             });
         }
-        macro_rules! dictionary {
-            ($key:ty, $variant:ident) => {
-                if let Some(dictionary) = array.as_dictionary_opt::<$key>() {
-                    return Some(StringKeys {
-                        values: dictionary.values().as_string_opt::<i32>()?,
-                        keys: Keys::$variant(dictionary.keys()),
-                    });
-                }
-            };
-        }
-        dictionary!(UInt8Type, U8);
-        dictionary!(UInt16Type, U16);
-        dictionary!(UInt32Type, U32);
-        None
+        let dictionary = array.as_any_dictionary_opt()?;
+        Some(StringKeys {
+            values: dictionary.values().as_string_opt::<i32>()?,
+            keys: Some(dictionary.normalized_keys()),
+            nulls,
+        })
     }
 
-    /// Distinct keys there can be.
+    /// Distinct keys there can be (0 for a plain column: no key repeats).
     fn dictionary_len(&self) -> usize {
         match self.keys {
-            Keys::Plain => 0,
-            _ => self.values.len(),
+            Some(_) => self.values.len(),
+            None => 0,
         }
     }
 
-    /// The key of `row` (for a plain column, the row itself, not cached).
+    /// The key of `row`: its dictionary index, or for a plain column the row itself.
     fn key(&self, row: usize) -> Option<usize> {
-        let (valid, key) = match self.keys {
-            Keys::U8(keys) => (keys.is_valid(row), keys.value(row) as usize),
-            Keys::U16(keys) => (keys.is_valid(row), keys.value(row) as usize),
-            Keys::U32(keys) => (keys.is_valid(row), keys.value(row) as usize),
-            Keys::Plain => (self.values.is_valid(row), row),
+        if self.nulls.as_ref().is_some_and(|nulls| nulls.is_null(row)) {
+            return None;
+        }
+        let key = match &self.keys {
+            Some(keys) => *keys.get(row)?,
+            None => row,
         };
-        (valid && key < self.values.len()).then_some(key)
+        (key < self.values.len()).then_some(key)
     }
 
     fn text(&self, key: Option<usize>) -> Option<&'a str> {

@@ -162,9 +162,12 @@ fn a_trace_set_reads_files_and_directories_as_one() {
     let mut set = TraceSet::open(&[single, root.path().join("runs")]).unwrap();
     let got: Vec<MmioEvent> = set.by_ref().map(Result::unwrap).collect();
     assert_eq!(got.len(), 2 * events.len());
-    // One device table for the set: a device of both files is one device.
-    let uart = |event: &MmioEvent| set.devices().get(event.device).map(|d| d.name.to_string());
-    assert_eq!(uart(&got[0]), uart(&got[events.len()]));
+    // One device table for the set: a device of both files is one device (one id).
+    assert_eq!(got[0].device, got[events.len()].device);
+    assert_eq!(
+        set.devices().get(got[0].device).map(|d| d.name.to_string()),
+        Some("pl011".into())
+    );
     assert_eq!(set.info().unwrap().run, "run-1");
 
     let empty = root.path().join("nothing");
@@ -187,5 +190,45 @@ fn counts_take_k_and_m_suffixes() {
     assert_eq!(
         "csv".parse::<Format>().unwrap_err().to_string(),
         "unknown trace format \"csv\" (use parquet, jsonl, ndjson or json)"
+    );
+}
+
+/// Found in review: parts past 99999 sorted as text came out of order; hidden files
+/// (parts being written, `._` resource forks) and symbolic links (a loop) were read.
+#[test]
+fn directories_list_parts_in_numeric_order_and_skip_hidden_files_and_links() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("run");
+    std::fs::create_dir(&dir).unwrap();
+    let (devices, events) = common::sample();
+    for name in [
+        "part-100000.jsonl",
+        "part-99999.jsonl",
+        "part-00002.jsonl",
+        "._part-00001.jsonl",
+        ".part-00003.jsonl",
+    ] {
+        let mut out =
+            create_output(&dir.join(name), &OutputOptions::default(), common::info()).unwrap();
+        out.write(&events[..1], &devices).unwrap();
+        out.finish(&devices).unwrap();
+    }
+    std::os::unix::fs::symlink(&dir, dir.join("loop")).unwrap();
+    let names: Vec<String> = trace_files(std::slice::from_ref(&dir))
+        .unwrap()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["part-00002.jsonl", "part-99999.jsonl", "part-100000.jsonl"]
+    );
+
+    let mistyped = PathBuf::from(format!("{}/", root.path().join("rn").display()));
+    assert_eq!(
+        trace_files(std::slice::from_ref(&mistyped))
+            .unwrap_err()
+            .to_string(),
+        format!("{}: no such directory", mistyped.display())
     );
 }

@@ -115,3 +115,94 @@ fn a_bad_file_stops_the_scan_with_its_name() {
         "{error}"
     );
 }
+
+/// A trace rewritten by another tool (pandas, DuckDB `COPY`): `device` plain strings,
+/// `device_kind` dictionary-encoded with signed keys, several batches. The scan and the
+/// reader agree (found in review: the scan indexed its cache by row).
+#[test]
+fn scans_read_plain_and_signed_key_string_columns() {
+    use arrow_array::types::Int32Type;
+    use arrow_array::{
+        ArrayRef, DictionaryArray, RecordBatch, StringArray, UInt32Array, UInt64Array, UInt8Array,
+    };
+    use arrow_schema::{DataType, Field, Schema};
+
+    let rows = 70_000u64; // More than one batch of the scan.
+    let names = ["pl011", "v7m_systick"];
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("seq", DataType::UInt64, false),
+        Field::new("cpu", DataType::UInt32, false),
+        Field::new("type", DataType::Utf8, false),
+        Field::new("guest_pc", DataType::UInt64, false),
+        Field::new("phys_addr", DataType::UInt64, true),
+        Field::new("virt_addr", DataType::UInt64, false),
+        Field::new("offset", DataType::UInt64, false),
+        Field::new("size", DataType::UInt8, false),
+        Field::new("value", DataType::UInt64, false),
+        Field::new("device", DataType::Utf8, true),
+        Field::new(
+            "device_kind",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            true,
+        ),
+        Field::new("instr_count", DataType::UInt64, true),
+    ]));
+    let device = |n: u64| names[(n % 2) as usize];
+    let base = |n: u64| {
+        if n.is_multiple_of(2) {
+            0x4000_c000
+        } else {
+            0xe000_e010
+        }
+    };
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from_iter_values(0..rows)),
+        Arc::new(UInt32Array::from_iter_values((0..rows).map(|_| 0))),
+        Arc::new(StringArray::from_iter_values((0..rows).map(|n| {
+            if n % 3 == 0 {
+                "W"
+            } else {
+                "R"
+            }
+        }))),
+        Arc::new(UInt64Array::from_iter_values(
+            (0..rows).map(|n| 0x100 + n % 7),
+        )),
+        Arc::new(UInt64Array::from_iter_values(
+            (0..rows).map(|n| base(n) + 4 * (n % 4)),
+        )),
+        Arc::new(UInt64Array::from_iter_values(
+            (0..rows).map(|n| base(n) + 4 * (n % 4)),
+        )),
+        Arc::new(UInt64Array::from_iter_values(
+            (0..rows).map(|n| 4 * (n % 4)),
+        )),
+        Arc::new(UInt8Array::from_iter_values((0..rows).map(|_| 4))),
+        Arc::new(UInt64Array::from_iter_values(0..rows)),
+        Arc::new(StringArray::from_iter_values((0..rows).map(device))),
+        Arc::new(
+            (0..rows)
+                .map(|_| Some("device"))
+                .collect::<DictionaryArray<Int32Type>>(),
+        ),
+        Arc::new(UInt64Array::from_iter((0..rows).map(|_| None::<u64>))),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rewritten.parquet");
+    let mut writer = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&path).unwrap(),
+        schema.clone(),
+        None,
+    )
+    .unwrap();
+    writer
+        .write(&RecordBatch::try_new(schema, columns).unwrap())
+        .unwrap();
+    writer.close().unwrap();
+
+    let paths = [path];
+    let want = read(&paths);
+    assert_eq!(want.len(), rows as usize);
+    assert_eq!(want[1].5.as_deref(), Some("v7m_systick"));
+    assert_eq!(scanned(&paths, 2).unwrap(), want);
+}

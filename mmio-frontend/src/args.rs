@@ -228,12 +228,14 @@ mod tests {
         assert_eq!(setup.out_log, Some(std::path::Path::new("traces/")));
         assert_eq!(setup.output, args.output);
         assert_eq!(setup.info.run, "boot-7");
-        // Without run=, every run gets a name of its own.
+        // Without run=, the run keeps the name it was started with: a new UUID each.
         let args = PluginArgs::<Own>::parse_raw(&["out_log=t.parquet"]).unwrap();
-        let a = args.tracer_setup(TraceInfo::default(), MapSource::Empty, Vec::new());
-        let b = args.tracer_setup(TraceInfo::default(), MapSource::Empty, Vec::new());
-        assert_eq!(a.info.run.len(), 36, "a UUID: {}", a.info.run);
-        assert_ne!(a.info.run, b.info.run);
+        let started = TraceInfo::now("qemu", "arm", "virt", 4);
+        let setup = args.tracer_setup(started.clone(), MapSource::Empty, Vec::new());
+        assert_eq!(setup.info.run, started.run);
+        let other = TraceInfo::now("qemu", "arm", "virt", 4);
+        assert_eq!(started.run.len(), 36, "a UUID: {}", started.run);
+        assert_ne!(started.run, other.run);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use parquet::file::metadata::KeyValue;
 use parquet::file::reader::{ChunkReader, Length};
 
+use super::row_group_log::RowGroupLog;
 use super::schema::{check_schema, info_from_metadata, intern_stored_devices};
 use crate::device_cache::intern_read_device;
 use crate::{ExportError, TraceInfo};
@@ -22,14 +23,22 @@ use crate::{ExportError, TraceInfo};
 const MAGIC: &[u8; 4] = b"PAR1";
 
 /// Fails unless the input ends with a footer: [`ExportError::Incomplete`] for a
-/// Parquet file cut short (a killed run), `BadParquet` for anything else.
+/// Parquet file a killed run left (`FILE.partial`, or one with a row-group log, which
+/// `recover` salvages), `BadParquet` for anything else.
 pub(crate) fn check_footer(path: &Path, chunks: &impl ChunkReader) -> Result<(), ExportError> {
     if has_footer(chunks) {
         return Ok(());
     }
-    Err(if starts_like_parquet(chunks) {
+    let left_by_a_run =
+        path.to_string_lossy().ends_with(".partial") || RowGroupLog::path_for(path).exists();
+    Err(if starts_like_parquet(chunks) && left_by_a_run {
         ExportError::Incomplete {
             path: path.to_path_buf(),
+        }
+    } else if starts_like_parquet(chunks) {
+        ExportError::BadParquet {
+            path: path.to_path_buf(),
+            message: "truncated or corrupt Parquet file (no footer)".into(),
         }
     } else {
         ExportError::BadParquet {

@@ -16,6 +16,7 @@ use super::reader::ParquetReader;
 use super::row_group_log::RowGroupLog;
 use super::schema::schema;
 use super::writer::ParquetWriter;
+use crate::atomic::Staging;
 use crate::ExportError;
 
 /// What [`recover_parquet`] salvaged.
@@ -99,7 +100,7 @@ fn copy_events(
     let mut staging = output.as_os_str().to_owned();
     staging.push(".recovering.parquet");
     let staging = PathBuf::from(staging);
-    let mut writer = ParquetWriter::create(&staging, info)?;
+    let mut writer = ParquetWriter::create(&staging, info, Staging::Beside)?;
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut events = 0u64;
     let to_export = |e: SinkError| ExportError::BadParquet {
@@ -133,11 +134,39 @@ fn reader_row_groups(path: &Path) -> Result<usize, ExportError> {
     Ok(builder.metadata().num_row_groups())
 }
 
-/// Where `mmio-trace recover FILE.partial` writes by default: `FILE`.
+/// Where `mmio-trace recover FILE.partial` writes by default: `FILE` (a part of a
+/// directory output, `.part-00003.parquet.partial`, becomes `part-00003.parquet`).
 pub fn default_recovery_output(partial: &Path) -> PathBuf {
-    let text = partial.as_os_str().to_string_lossy();
-    match text.strip_suffix(".partial") {
-        Some(target) => PathBuf::from(target),
-        None => PathBuf::from(format!("{text}.recovered.parquet")),
+    let name = partial
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match name.strip_suffix(".partial") {
+        Some(target) => {
+            let target = target
+                .strip_prefix(".part-")
+                .map_or(target.to_string(), |rest| format!("part-{rest}"));
+            partial.with_file_name(target)
+        }
+        None => partial.with_file_name(format!("{name}.recovered.parquet")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_writes_the_name_the_run_would_have_finished() {
+        let output = |partial: &str| default_recovery_output(Path::new(partial));
+        assert_eq!(output("d/t.parquet.partial"), Path::new("d/t.parquet"));
+        assert_eq!(
+            output("traces/.part-00003.parquet.partial"),
+            Path::new("traces/part-00003.parquet")
+        );
+        assert_eq!(
+            output("t.parquet"),
+            Path::new("t.parquet.recovered.parquet")
+        );
     }
 }

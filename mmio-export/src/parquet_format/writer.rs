@@ -14,7 +14,7 @@ use parquet::schema::types::ColumnPath;
 use super::columns::{Columns, BATCH_ROWS};
 use super::row_group_log::RowGroupLog;
 use super::schema::{devices_metadata, info_metadata, schema};
-use crate::atomic::PartialFile;
+use crate::atomic::{PartialFile, Staging};
 use crate::device_cache::DeviceCache;
 use crate::{ExportError, TraceInfo};
 
@@ -36,8 +36,8 @@ pub(crate) struct ParquetWriter {
 }
 
 impl ParquetWriter {
-    pub fn create(path: &Path, info: TraceInfo) -> Result<Self, ExportError> {
-        let mut file = PartialFile::create(path)?;
+    pub fn create(path: &Path, info: TraceInfo, staging: Staging) -> Result<Self, ExportError> {
+        let mut file = PartialFile::create(path, staging)?;
         let handle = file
             .file()
             .try_clone()
@@ -173,10 +173,12 @@ impl EventSink for ParquetWriter {
         writer
             .close()
             .map_err(|e| self.error("cannot write the Parquet footer", e))?;
-        self.file.commit().map_err(SinkError::new)?;
+        // The footer is written: the log is of no more use, and must not outlive the
+        // rename (a killed run between the two leaves a complete `.partial`, which
+        // `recover` copies as it is).
         if let Some(log) = self.row_group_log.take() {
             log.remove();
         }
-        Ok(())
+        self.file.commit().map_err(SinkError::new)
     }
 }
