@@ -26,28 +26,7 @@
 
 #define REG(base, offset) ((volatile uint32_t *)((base) + (offset)))
 
-void reset(void);
-void fault(void);
-extern uint32_t _stack_top;
-
-__attribute__((section(".vectors"), used)) static const void *const vectors[16] = {
-    &_stack_top, reset, fault, fault, fault, fault, fault, 0,
-    0,           0,     0,     fault, fault, 0,     fault, fault,
-};
-
-static void semihosting_exit(uint32_t status)
-{
-    register uint32_t r0 __asm__("r0") = 0x18; /* SYS_EXIT */
-    register uint32_t r1 __asm__("r1") = status == 0 ? 0x20026 : 0x20023;
-    __asm__ volatile("bkpt 0xab" : : "r"(r0), "r"(r1) : "memory");
-    for (;;) {
-    }
-}
-
-void fault(void)
-{
-    semihosting_exit(1);
-}
+#include "cortex_m.h"
 
 static void gpio(void)
 {

@@ -254,3 +254,11 @@ pub fn python_check(trace: &Path, expected_counts: &[(Option<&str>, u64)], max_v
         "python3 check_trace.py (needs duckdb, pandas, pyarrow: scripts/setup-debian.sh)",
     );
 }
+
+/// Runs the `mmio-trace` CLI with `args` and returns what it did.
+pub fn mmio_trace(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    Command::new(&tools().cli)
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .expect("mmio-trace runs")
+}

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use integration_tests::{lm3s6965evb_args, plugin_arg, run_ok, tools, Firmware};
+use integration_tests::{lm3s6965evb_args, mmio_trace as cli, plugin_arg, run_ok, tools, Firmware};
 
 fn trace(firmware: &Firmware, out: &Path) {
     run_ok(
@@ -13,13 +13,6 @@ fn trace(firmware: &Firmware, out: &Path) {
             .arg(plugin_arg(out, "lm3s6965evb", "")),
         "qemu-system-arm with the plugin",
     );
-}
-
-fn cli(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(&tools().cli)
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .expect("mmio-trace runs")
 }
 
 fn stdout(output: &Output) -> String {

@@ -4,10 +4,11 @@
 //! one dataset, and every `mmio-trace` command reads several files and directories.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use integration_tests::{
-    lm3s6965evb_args, plugin_arg, read_trace, run_ok, tools, workspace_root, Firmware, Seen,
+    lm3s6965evb_args, mmio_trace as cli, plugin_arg, read_trace, run_ok, workspace_root, Firmware,
+    Seen,
 };
 use mmio_core::{DeviceId, MmioEvent};
 
@@ -19,13 +20,6 @@ fn qemu_with_plugin(firmware: &Firmware, out: &Path, extra: &str) {
             .arg(plugin_arg(out, "lm3s6965evb", extra)),
         "qemu-system-arm with the plugin",
     );
-}
-
-fn cli(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(&tools().cli)
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .expect("mmio-trace runs")
 }
 
 fn parts(dir: &Path) -> Vec<String> {

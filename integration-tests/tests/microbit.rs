@@ -5,9 +5,9 @@
 //! the missing-peripherals section, page by page inside QEMU's one 512 MiB stub.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use integration_tests::{read_trace, tools, workspace_root, Firmware};
+use integration_tests::{mmio_trace as cli, read_trace, workspace_root, Firmware};
 
 fn nrf51_svd() -> PathBuf {
     let path = workspace_root().join("target/svd/nrf51.svd");
@@ -17,13 +17,6 @@ fn nrf51_svd() -> PathBuf {
         path.display()
     );
     path
-}
-
-fn cli(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(&tools().cli)
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .expect("mmio-trace runs")
 }
 
 fn stdout(output: &Output) -> String {
