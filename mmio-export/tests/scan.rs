@@ -99,12 +99,24 @@ fn scans_match_the_readers_in_every_format_and_thread_count() {
 #[test]
 fn a_bad_file_stops_the_scan_with_its_name() {
     let root = tempfile::tempdir().unwrap();
-    let cut = root.path().join("cut.parquet");
-    std::fs::write(&cut, b"PAR1 cut short").unwrap();
+    // What a killed run left, and a file merely cut short.
+    let killed = root.path().join("killed.parquet.partial");
+    std::fs::write(&killed, b"PAR1 cut short").unwrap();
     assert!(matches!(
-        scanned(&[cut], 2),
+        scanned(&[killed], 2),
         Err(ExportError::Incomplete { .. })
     ));
+    let cut = root.path().join("cut.parquet");
+    std::fs::write(&cut, b"PAR1 cut short").unwrap();
+    assert_eq!(
+        scanned(std::slice::from_ref(&cut), 2)
+            .unwrap_err()
+            .to_string(),
+        format!(
+            "{}: truncated or corrupt Parquet file (no footer)",
+            cut.display()
+        )
+    );
     let bad = root.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"seq\":0}\n").unwrap();
     let error = scanned(std::slice::from_ref(&bad), 2)
