@@ -1,4 +1,5 @@
-"""Writes a gzip'd newc cpio holding /dev/console and the given /init, without root."""
+"""Writes a gzip'd newc cpio holding /dev/console, /proc (a mount point) and the given
+/init, without root."""
 import gzip
 import sys
 
@@ -18,6 +19,7 @@ def main() -> None:
     archive = (
         entry("dev", 0o040755)
         + entry("dev/console", 0o020600, rdev=(5, 1))
+        + entry("proc", 0o040755)
         + entry("init", 0o100755, init)
         + entry("TRAILER!!!", 0)
     )

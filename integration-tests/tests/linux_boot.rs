@@ -1,15 +1,16 @@
 //! Debian's armhf Linux kernel under real qemu-system-arm on `-M vexpress-a9`, booted
 //! to an initramfs that powers the board off (firmware/linux-vexpress): what a real
 //! kernel does to a board that lacks some of its devices (issue #8), every console
-//! byte found in the trace, and the `instrument=last` and `skip_sp_pc` shortcuts
-//! losing no event (issues #7, #12).
+//! byte found in the trace, the `instrument=last` and `skip_sp_pc` shortcuts
+//! losing no event (issues #7, #12), and the kernel's own symbols naming the PCs
+//! (issue #14).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use integration_tests::{
-    read_trace, run_ok, tools, trace_variants_in_one_run, workspace_root, Seen,
+    mmio_trace, read_trace, run_ok, tools, trace_variants_in_one_run, workspace_root, Seen,
 };
 use mmio_core::{Access, DeviceKind};
 
@@ -39,8 +40,9 @@ fn guest() -> PathBuf {
 
 /// A deterministic boot: instruction-counted time, a real-time clock that follows it
 /// instead of the host's, and a fixed seed for the random bytes QEMU puts in the
-/// device tree (both steer the kernel's boot).
-fn qemu_args(guest: &Path, console: &Path) -> Vec<String> {
+/// device tree (both steer the kernel's boot). The guest's init copies
+/// `/proc/kallsyms` to `kallsyms` on the host through semihosting.
+fn qemu_args(guest: &Path, console: &Path, kallsyms: &Path) -> Vec<String> {
     let path = |name: &str| guest.join(name).to_string_lossy().into_owned();
     [
         "-M",
@@ -54,7 +56,9 @@ fn qemu_args(guest: &Path, console: &Path) -> Vec<String> {
         "-initrd",
         &path("initrd.gz"),
         "-append",
-        "console=ttyAMA0",
+        &format!("console=ttyAMA0 -- {}", kallsyms.display()),
+        "-semihosting-config",
+        "enable=on,target=native,userspace=on",
         "-display",
         "none",
         "-audio",
@@ -81,6 +85,7 @@ fn linux_boot_on_vexpress_a9() {
     let trace = dir.path().join("boot.parquet");
     let mtree = dir.path().join("vexpress-a9.mtree");
     let console = dir.path().join("console");
+    let kallsyms = dir.path().join("kallsyms");
     let cli = run_ok(
         Command::new(&tools.cli)
             .arg("qemu")
@@ -89,11 +94,12 @@ fn linux_boot_on_vexpress_a9() {
             .arg("--save-mtree")
             .arg(&mtree)
             .args(["--", "qemu-system-arm"])
-            .args(qemu_args(&guest, &console)),
+            .args(qemu_args(&guest, &console, &kallsyms)),
         "mmio-trace qemu on the Linux guest",
     );
     let seen = read_trace(&trace);
     check_shortcuts_lose_no_event(&guest, &mtree);
+    check_kernel_symbols(&trace, &kallsyms);
 
     // Every byte the console printed was a write to UART0's data register, in order.
     let printed = std::fs::read(&console).unwrap();
@@ -168,7 +174,11 @@ fn linux_boot_on_vexpress_a9() {
 fn check_shortcuts_lose_no_event(guest: &Path, mtree: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let traces = trace_variants_in_one_run(
-        Command::new("qemu-system-arm").args(qemu_args(guest, &dir.path().join("console"))),
+        Command::new("qemu-system-arm").args(qemu_args(
+            guest,
+            &dir.path().join("console"),
+            &dir.path().join("kallsyms"),
+        )),
         mtree,
         &["", ",instrument=all", ",instrument=all,skip_sp_pc=off"],
         dir.path(),
@@ -196,6 +206,75 @@ fn check_shortcuts_lose_no_event(guest: &Path, mtree: &Path) {
         until_power_off(&traces[2]) == shipped,
         "skipping stack and literal-pool instructions lost or changed events"
     );
+}
+
+/// Issue #14 on a real kernel: with the guest's `/proc/kallsyms`, the console
+/// driver's PCs are `pl011_*` functions, and the one access made before the MMU is on
+/// (a physical PC, which no kernel symbol holds) stays raw and is counted as such.
+fn check_kernel_symbols(trace: &Path, kallsyms: &Path) {
+    let text = std::fs::read_to_string(kallsyms).expect("the guest copied /proc/kallsyms");
+    assert!(text.contains(" t pl011_console_putchar\n"), "{kallsyms:?}");
+
+    let registers = mmio_trace(&[
+        &"registers",
+        &trace,
+        &"--device",
+        &"pl011",
+        &"--symbols",
+        &kallsyms,
+    ]);
+    assert!(registers.status.success(), "{registers:?}");
+    let registers = String::from_utf8_lossy(&registers.stdout);
+    let functions_of = |offset: &str| -> Vec<&str> {
+        let line = registers
+            .lines()
+            .find(|line| line.split_whitespace().nth(1) == Some(offset))
+            .unwrap_or_else(|| panic!("no register {offset} in:\n{registers}"));
+        let (_, functions) = line.split_at(line.find("  pl011_").expect("functions"));
+        functions.split_whitespace().collect()
+    };
+    // The data register is written by the console (printk) and the tty (init's write).
+    assert_eq!(
+        functions_of("0x0"),
+        ["pl011_console_putchar", "pl011_tx_chars"]
+    );
+    assert!(functions_of("0x18")
+        .iter()
+        .all(|name| name.starts_with("pl011_")));
+
+    let summary = mmio_trace(&[&"summary", &"--json", &trace, &"--symbols", &kallsyms]);
+    assert!(summary.status.success(), "{summary:?}");
+    let summary: serde_json::Value = serde_json::from_slice(&summary.stdout).unwrap();
+    let device = |name: &str, base: u64| {
+        summary["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["device"] == name && d["base"] == base)
+            .unwrap_or_else(|| panic!("no {name} at {base:#x}"))
+            .clone()
+    };
+    let uart0 = device("pl011", UART0_DATA);
+    let top: Vec<&str> = uart0["top_functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| pair[0].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        top,
+        [
+            "pl011_console_putchar",
+            "pl011_console_write",
+            "pl011_tx_chars"
+        ]
+    );
+    let scu = device("a9-scu", 0x1e00_0000);
+    assert_eq!(
+        scu["top_functions"],
+        serde_json::json!([["(no symbol)", 1]])
+    );
+    assert!(scu["first_pc"].as_u64().unwrap() < 0xc000_0000, "{scu}");
 }
 
 /// Issue #8 on a real kernel: the accesses to what the board lacks, and nothing else,
