@@ -28,7 +28,10 @@
 
 #include "cortex_m.h"
 
-static void gpio(void)
+/* One function per peripheral, so that `--symbols` names who touched it. */
+#define NOINLINE __attribute__((noinline))
+
+static NOINLINE void gpio(void)
 {
     STORE("gpio_pin_cnf3_write", "str", REG(GPIO, 0x70c), 1); /* DIR = Output */
     STORE("gpio_dirset_write", "str", REG(GPIO, 0x518), 1u << 3);
@@ -36,7 +39,7 @@ static void gpio(void)
     STORE("gpio_outclr_write", "str", REG(GPIO, 0x50c), 1u << 3);
 }
 
-static void uart(void)
+static NOINLINE void uart(void)
 {
     uint32_t ready = 0;
     STORE("uart_pseltxd_write", "str", REG(UART0, 0x50c), 24);
@@ -53,7 +56,7 @@ static void uart(void)
 /* Read from memory, so the compiler cannot unroll the loops into several labels. */
 static volatile int polls = 3;
 
-static void rng(void)
+static NOINLINE void rng(void)
 {
     uint32_t ready, value;
     STORE("rng_start_write", "str", REG(RNG, 0x000), 1);
@@ -64,7 +67,7 @@ static void rng(void)
     (void)ready, (void)value;
 }
 
-static void timer(void)
+static NOINLINE void timer(void)
 {
     uint32_t captured;
     STORE("timer_mode_write", "str", REG(TIMER0, 0x504), 0);      /* Timer */
@@ -77,7 +80,7 @@ static void timer(void)
     (void)captured;
 }
 
-static void temp(void)
+static NOINLINE void temp(void)
 {
     uint32_t ready, value;
     STORE("temp_start_write", "str", REG(TEMP, 0x000), 1);

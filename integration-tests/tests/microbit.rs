@@ -53,6 +53,70 @@ fn trace(firmware: &Firmware, out: &Path) {
     stdout(&output);
 }
 
+/// The register of each of the firmware's accesses, in order.
+const REGISTERS: [&str; 28] = [
+    "GPIO.PIN_CNF3",
+    "GPIO.DIRSET",
+    "GPIO.OUTSET",
+    "GPIO.OUTCLR",
+    "UART0.PSELTXD",
+    "UART0.BAUDRATE",
+    "UART0.ENABLE",
+    "UART0.TASKS_STARTTX",
+    "UART0.TXD",
+    "UART0.EVENTS_TXDRDY",
+    "UART0.EVENTS_TXDRDY",
+    "RNG.TASKS_START",
+    "RNG.EVENTS_VALRDY",
+    "RNG.EVENTS_VALRDY",
+    "RNG.EVENTS_VALRDY",
+    "RNG.VALUE",
+    "TIMER0.MODE",
+    "TIMER0.BITMODE",
+    "TIMER0.PRESCALER",
+    "TIMER0.TASKS_START",
+    "TIMER0.TASKS_CAPTURE0",
+    "TIMER0.CC0",
+    "TIMER0.TASKS_STOP",
+    "TEMP.TASKS_START",
+    "TEMP.EVENTS_DATARDY",
+    "TEMP.EVENTS_DATARDY",
+    "TEMP.EVENTS_DATARDY",
+    "TEMP.TEMP",
+];
+
+/// The label in front of each access (the firmware's function symbols), in order.
+const LABELS: [&str; 28] = [
+    "gpio_pin_cnf3_write",
+    "gpio_dirset_write",
+    "gpio_outset_write",
+    "gpio_outclr_write",
+    "uart_pseltxd_write",
+    "uart_baudrate_write",
+    "uart_enable_write",
+    "uart_starttx_write",
+    "uart_txd_write",
+    "uart_txdrdy_read",
+    "uart_txdrdy_clear",
+    "rng_start_write",
+    "rng_valrdy_read",
+    "rng_valrdy_read",
+    "rng_valrdy_read",
+    "rng_value_read",
+    "timer_mode_write",
+    "timer_bitmode_write",
+    "timer_prescaler_write",
+    "timer_start_write",
+    "timer_capture0_write",
+    "timer_cc0_read",
+    "timer_stop_write",
+    "temp_start_write",
+    "temp_datardy_read",
+    "temp_datardy_read",
+    "temp_datardy_read",
+    "temp_read",
+];
+
 #[test]
 fn svd_names_registers_decodes_values_and_the_missing_temp_sensor() {
     let firmware = Firmware::build("microbit", &[]);
@@ -71,70 +135,9 @@ fn svd_names_registers_decodes_values_and_the_missing_temp_sensor() {
         .collect();
     assert_eq!(rows.len(), events.len());
     let registers: Vec<&str> = rows.iter().map(|row| row[10]).collect();
-    let want = [
-        "GPIO.PIN_CNF3",
-        "GPIO.DIRSET",
-        "GPIO.OUTSET",
-        "GPIO.OUTCLR",
-        "UART0.PSELTXD",
-        "UART0.BAUDRATE",
-        "UART0.ENABLE",
-        "UART0.TASKS_STARTTX",
-        "UART0.TXD",
-        "UART0.EVENTS_TXDRDY",
-        "UART0.EVENTS_TXDRDY",
-        "RNG.TASKS_START",
-        "RNG.EVENTS_VALRDY",
-        "RNG.EVENTS_VALRDY",
-        "RNG.EVENTS_VALRDY",
-        "RNG.VALUE",
-        "TIMER0.MODE",
-        "TIMER0.BITMODE",
-        "TIMER0.PRESCALER",
-        "TIMER0.TASKS_START",
-        "TIMER0.TASKS_CAPTURE0",
-        "TIMER0.CC0",
-        "TIMER0.TASKS_STOP",
-        "TEMP.TASKS_START",
-        "TEMP.EVENTS_DATARDY",
-        "TEMP.EVENTS_DATARDY",
-        "TEMP.EVENTS_DATARDY",
-        "TEMP.TEMP",
-    ];
-    assert_eq!(registers, want);
-    // Each access at the PC of its label.
-    let labels = [
-        "gpio_pin_cnf3_write",
-        "gpio_dirset_write",
-        "gpio_outset_write",
-        "gpio_outclr_write",
-        "uart_pseltxd_write",
-        "uart_baudrate_write",
-        "uart_enable_write",
-        "uart_starttx_write",
-        "uart_txd_write",
-        "uart_txdrdy_read",
-        "uart_txdrdy_clear",
-        "rng_start_write",
-        "rng_valrdy_read",
-        "rng_valrdy_read",
-        "rng_valrdy_read",
-        "rng_value_read",
-        "timer_mode_write",
-        "timer_bitmode_write",
-        "timer_prescaler_write",
-        "timer_start_write",
-        "timer_capture0_write",
-        "timer_cc0_read",
-        "timer_stop_write",
-        "temp_start_write",
-        "temp_datardy_read",
-        "temp_datardy_read",
-        "temp_datardy_read",
-        "temp_read",
-    ];
+    assert_eq!(registers, REGISTERS);
     let pcs: Vec<u64> = events.iter().map(|s| s.event.guest_pc).collect();
-    let want_pcs: Vec<u64> = labels.iter().map(|l| firmware.pc(l)).collect();
+    let want_pcs: Vec<u64> = LABELS.iter().map(|l| firmware.pc(l)).collect();
     assert_eq!(pcs, want_pcs);
     let decoded = |index: usize| rows[index][11..].join(" ");
     assert_eq!(
@@ -201,6 +204,69 @@ fn svd_names_registers_decodes_values_and_the_missing_temp_sensor() {
             &format!("{:#x}", firmware.pc("temp_start_write"))
         ]
     );
+}
+
+/// `convert --svd --symbols` writes the names as columns, read back by DuckDB
+/// (Parquet) and pandas (JSON Lines): every access's function and register.
+#[test]
+fn convert_writes_function_and_register_columns_for_duckdb_and_pandas() {
+    let firmware = Firmware::build("microbit", &[]);
+    let svd = nrf51_svd();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("microbit.parquet");
+    trace(&firmware, &out);
+    // The function of each access: the prefix of its label (one C function per
+    // peripheral).
+    let want: Vec<String> = LABELS
+        .iter()
+        .zip(REGISTERS)
+        .map(|(label, register)| format!("{} {register}", label.split('_').next().unwrap()))
+        .collect();
+    for (name, query) in [
+        (
+            "named.parquet",
+            "import duckdb, sys\nfor f, r in duckdb.execute('SELECT function, register FROM read_parquet(?) ORDER BY seq', [sys.argv[1]]).fetchall(): print(f, r)",
+        ),
+        (
+            "named.jsonl",
+            "import pandas, sys\nt = pandas.read_json(sys.argv[1], lines=True).sort_values('seq')\nfor f, r in zip(t['function'], t['register']): print(f, r)",
+        ),
+    ] {
+        let named = dir.path().join(name);
+        let converted = stdout(&cli(&[
+            &"convert",
+            &out,
+            &named,
+            &"--svd",
+            &svd,
+            &"--symbols",
+            &firmware.elf,
+        ]));
+        assert_eq!(
+            converted.trim(),
+            format!("wrote 28 events to {}", named.display())
+        );
+        let output = std::process::Command::new("python3")
+            .args(["-c", query])
+            .arg(&named)
+            .output()
+            .expect("python3 runs");
+        let got = stdout(&output);
+        assert_eq!(got.lines().collect::<Vec<_>>(), want, "{name}");
+    }
+
+    // PANDA's JSON has no room for the names: refused before anything is written.
+    let panda = dir.path().join("named.json");
+    let output = cli(&[&"convert", &out, &panda, &"--svd", &svd]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        format!(
+            "mmio-trace: {}: the PANDA JSON format has no function or register column: write .parquet or .jsonl",
+            panda.display()
+        )
+    );
+    assert!(!panda.exists());
 }
 
 #[test]

@@ -5,16 +5,19 @@ use std::hash::BuildHasherDefault;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use mmio_core::{Access, DeviceId, DeviceTable, Filter, MmioEvent};
-use mmio_export::{create_output, OutputOptions, TraceSet, Wanted};
+use mmio_export::{
+    create_annotated_output, create_output, Annotate, NameColumns, OutputOptions, TraceSet, Wanted,
+};
 
 use crate::progress::Progress;
 use crate::summary::{device_of, slot, FastSet, MulHasher};
 use crate::svd::SvdMap;
-use crate::symbols::Symbols;
+use crate::symbols::{Functions, Symbols};
 
 /// Trace files and directories read as one trace. The reader's errors name the file.
 pub fn open(paths: &[PathBuf]) -> Result<TraceSet> {
@@ -264,14 +267,59 @@ pub fn registers(
     Ok(())
 }
 
+/// The name columns `convert` adds: `function` from symbol files, `register` from an
+/// SVD file.
+pub struct ConvertNames {
+    functions: Functions,
+    svd: Option<SvdMap>,
+    /// Whether an event fell in a peripheral of the SVD file.
+    svd_covers: AtomicBool,
+}
+
+impl ConvertNames {
+    /// Names from what the user gave (either may be empty).
+    pub fn new(symbols: Symbols, svd: Option<SvdMap>) -> ConvertNames {
+        ConvertNames {
+            functions: symbols.into_functions(),
+            svd,
+            svd_covers: AtomicBool::new(false),
+        }
+    }
+
+    fn address(event: &MmioEvent) -> u64 {
+        event.phys_addr.unwrap_or(event.virt_addr)
+    }
+}
+
+impl Annotate for ConvertNames {
+    fn columns(&self) -> NameColumns {
+        NameColumns::new(!self.functions.is_empty(), self.svd.is_some())
+    }
+
+    fn function(&self, event: &MmioEvent) -> Option<&str> {
+        self.functions.function_name(event.guest_pc)
+    }
+
+    fn register(&self, event: &MmioEvent) -> Option<&str> {
+        let svd = self.svd.as_ref()?;
+        let address = Self::address(event);
+        if !self.svd_covers.load(Ordering::Relaxed) && svd.peripheral(address).is_some() {
+            self.svd_covers.store(true, Ordering::Relaxed);
+        }
+        svd.register(address).map(|r| r.name.as_str())
+    }
+}
+
 /// `convert`: any format to any format (a file, or a directory of parts), optionally
-/// filtered; several inputs become one trace, numbered anew.
+/// filtered; several inputs become one trace, numbered anew; with `names`' columns
+/// when it has any.
 pub fn convert(
     inputs: &[PathBuf],
     output: &Path,
     options: &OutputOptions,
     run: Option<String>,
     filter: Option<&str>,
+    names: ConvertNames,
     out: &mut impl Write,
 ) -> Result<()> {
     let filter = Filter::parse(filter.unwrap_or("")).context("bad --filter")?;
@@ -282,7 +330,12 @@ pub fn convert(
         Some(run) => info.with_run(run),
         None => info,
     };
-    let mut writer = create_output(output, options, info)?;
+    let names = Arc::new(names);
+    let mut writer = if names.columns().is_empty() {
+        create_output(output, options, info)?
+    } else {
+        create_annotated_output(output, options, info, names.clone())?
+    };
     let mut batch = Vec::with_capacity(4096);
     let (mut kept, mut seq) = (0u64, 0u64);
     let mut progress = Progress::new("converting");
@@ -306,6 +359,11 @@ pub fn convert(
     writer
         .finish(&devices)
         .context("cannot finish the output")?;
+    if let Some(svd) = &names.svd {
+        if kept > 0 && !names.svd_covers.load(Ordering::Relaxed) {
+            svd.warn_covers_none();
+        }
+    }
     writeln!(out, "wrote {kept} events to {}", output.display())?;
     Ok(())
 }

@@ -116,6 +116,12 @@ enum Command {
         /// mmio-core filter syntax: devices=a+b,ranges=0x..-0x..,access=r|w,kinds=...
         #[arg(long)]
         filter: Option<String>,
+        /// With --symbols: a `function` column (the function holding each PC).
+        #[command(flatten)]
+        symbols: SymbolArgs,
+        /// With --svd: a `register` column (`PERIPHERAL.REGISTER`).
+        #[command(flatten)]
+        svd: SvdArgs,
     },
     /// Compare two traces: the first diverging event and per-device counts.
     /// Exit status 0 when equal, 1 when different, 2 on error.
@@ -288,17 +294,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             format,
             run,
             filter,
+            symbols,
+            svd,
         } => {
             let output = paths.pop().context("no output given")?;
             let mut options = mmio_export::OutputOptions::default();
             options.rotate = rotate;
             options.format = format;
+            let names = inspect::ConvertNames::new(symbols.load(false)?, svd.load()?);
             inspect::convert(
                 &paths,
                 &output,
                 &options,
                 run,
                 filter.as_deref(),
+                names,
                 &mut stdout,
             )?;
             Ok(ExitCode::SUCCESS)

@@ -121,11 +121,16 @@ impl SvdMap {
     /// the SVD of another chip.
     pub fn warn_unless_covering(&self, mut addresses: impl Iterator<Item = u64>) {
         if !addresses.any(|address| self.peripheral(address).is_some()) {
-            tracing::warn!(
-                "{}: the SVD file covers none of the trace's addresses (another chip's?)",
-                self.path.display()
-            );
+            self.warn_covers_none();
         }
+    }
+
+    /// Warns that the file names none of the trace's addresses.
+    pub fn warn_covers_none(&self) {
+        tracing::warn!(
+            "{}: the SVD file covers none of the trace's addresses (another chip's?)",
+            self.path.display()
+        );
     }
 }
 

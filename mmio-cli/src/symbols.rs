@@ -24,23 +24,28 @@ struct Function {
 /// The functions of every `--symbols` file, looked up by address.
 #[derive(Default)]
 pub struct Symbols {
-    /// Sorted by address.
-    functions: Vec<Function>,
+    functions: Functions,
     /// DWARF line tables of the ELF files given, for `--lines`.
     lines: Vec<addr2line::Loader>,
 }
+
+/// Functions sorted by address: what names a PC, shareable between threads (the
+/// DWARF line tables are not).
+#[derive(Default)]
+pub struct Functions(Vec<Function>);
 
 impl Symbols {
     /// Loads every file of `paths` (ELF, or `System.map` / `kallsyms` text), with the
     /// ELF files' line tables when `lines`. A missing or malformed file is an error
     /// naming it (and the line, for text).
     pub fn load(paths: &[PathBuf], lines: bool) -> Result<Symbols> {
+        let mut functions = Vec::new();
         let mut symbols = Symbols::default();
         for path in paths {
             let data =
                 std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
             if data.starts_with(b"\x7fELF") {
-                symbols.functions.extend(elf_functions(path, &data)?);
+                functions.extend(elf_functions(path, &data)?);
                 if lines {
                     let loader = addr2line::Loader::new(path).map_err(|e| {
                         anyhow::anyhow!(
@@ -51,14 +56,18 @@ impl Symbols {
                     symbols.lines.push(loader);
                 }
             } else {
-                symbols.functions.extend(text_functions(path, &data)?);
+                functions.extend(text_functions(path, &data)?);
             }
         }
-        symbols.functions.sort_by_key(|f| f.address);
-        symbols
-            .functions
-            .dedup_by(|b, a| a.address == b.address && a.name == b.name);
+        functions.sort_by_key(|f| f.address);
+        functions.dedup_by(|b, a| a.address == b.address && a.name == b.name);
+        symbols.functions = Functions(functions);
         Ok(symbols)
+    }
+
+    /// The functions alone, without the line tables.
+    pub fn into_functions(self) -> Functions {
+        self.functions
     }
 
     /// Whether no file was given.
@@ -66,20 +75,49 @@ impl Symbols {
         self.functions.is_empty()
     }
 
+    /// `function+0xoff`, or `pc` in hex where no function holds it.
+    pub fn describe(&self, pc: u64) -> String {
+        self.functions.describe(pc)
+    }
+
+    /// The function's name alone, or `None` where no function holds `pc`.
+    pub fn function_name(&self, pc: u64) -> Option<&str> {
+        self.functions.function_name(pc)
+    }
+
+    /// `file:line` of `pc` from the first ELF file whose DWARF knows it.
+    pub fn line(&self, pc: u64) -> Option<String> {
+        self.lines.iter().find_map(|loader| {
+            let location = loader.find_location(pc).ok()??;
+            let mut text = location.file?.to_string();
+            if let Some(line) = location.line {
+                let _ = write!(text, ":{line}");
+            }
+            Some(text)
+        })
+    }
+}
+
+impl Functions {
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The function holding `pc` and `pc`'s offset in it.
     pub fn function(&self, pc: u64) -> Option<(&str, u64)> {
-        let index = self
-            .functions
+        let functions = &self.0;
+        let index = functions
             .partition_point(|f| f.address <= pc)
             .checked_sub(1)?;
-        let function = &self.functions[index];
+        let function = &functions[index];
         let offset = pc - function.address;
         let inside = if function.size > 0 {
             offset < function.size
         } else {
             // Up to the next symbol: text files give no sizes. The last one is given
             // at most LAST_SYMBOL_SPAN, so that far addresses stay raw.
-            match self.functions.get(index + 1) {
+            match functions.get(index + 1) {
                 Some(next) => pc < next.address,
                 None => offset < LAST_SYMBOL_SPAN,
             }
@@ -99,18 +137,6 @@ impl Symbols {
     /// The function's name alone, or `None` where no function holds `pc`.
     pub fn function_name(&self, pc: u64) -> Option<&str> {
         self.function(pc).map(|(name, _)| name)
-    }
-
-    /// `file:line` of `pc` from the first ELF file whose DWARF knows it.
-    pub fn line(&self, pc: u64) -> Option<String> {
-        self.lines.iter().find_map(|loader| {
-            let location = loader.find_location(pc).ok()??;
-            let mut text = location.file?.to_string();
-            if let Some(line) = location.line {
-                let _ = write!(text, ":{line}");
-            }
-            Some(text)
-        })
     }
 }
 

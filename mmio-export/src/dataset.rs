@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use mmio_core::{DeviceTable, EventSink, MmioEvent, SinkError};
 
+use crate::annotate::{Annotate, Names};
 use crate::atomic::Staging;
 use crate::reader::open_trace_into;
-use crate::{create_staged_writer, create_writer, ExportError, Format, TraceInfo, TraceReader};
+use crate::{create_staged_writer, ExportError, Format, TraceInfo, TraceReader};
 
 /// Events a part holds unless told otherwise (`rotate=`): 16M.
 pub const DEFAULT_ROTATE: u64 = 16_000_000;
@@ -90,7 +91,7 @@ pub fn check_output(path: &Path, options: &OutputOptions) -> Result<(), ExportEr
 }
 
 /// Creates the writer for `path`: a file (format by extension, as
-/// [`create_writer`]) or, for a directory ([`is_directory_output`]), a writer of
+/// [`create_writer`](crate::create_writer)) or, for a directory ([`is_directory_output`]), a writer of
 /// parts `part-NNNNN.parquet` (or `.jsonl`) in it. Fails now for options that do not
 /// fit the path ([`check_output`]).
 pub fn create_output(
@@ -98,9 +99,30 @@ pub fn create_output(
     options: &OutputOptions,
     info: TraceInfo,
 ) -> Result<Box<dyn EventSink>, ExportError> {
+    open_output(path, options, info, None)
+}
+
+/// [`create_output`] whose files carry the optional name columns `names` fills
+/// (`function`, `register`; docs/FORMAT.md). The PANDA JSON format has no room for
+/// them: asking it for names is an error.
+pub fn create_annotated_output(
+    path: &Path,
+    options: &OutputOptions,
+    info: TraceInfo,
+    names: Arc<dyn Annotate>,
+) -> Result<Box<dyn EventSink>, ExportError> {
+    open_output(path, options, info, Some(names))
+}
+
+fn open_output(
+    path: &Path,
+    options: &OutputOptions,
+    info: TraceInfo,
+    names: Names,
+) -> Result<Box<dyn EventSink>, ExportError> {
     check_output(path, options)?;
     if !is_directory_output(path) {
-        return create_writer(path, info);
+        return create_staged_writer(path, info, Staging::Beside, names);
     }
     std::fs::create_dir_all(path)
         .map_err(|e| ExportError::io(path, "cannot create the trace directory", e))?;
@@ -109,6 +131,7 @@ pub fn create_output(
         dir: path.to_path_buf(),
         extension: format.extension(),
         info,
+        names,
         rotate: options.rotate.unwrap_or(DEFAULT_ROTATE),
         part: None,
         parts: 0,
@@ -121,6 +144,7 @@ struct PartsWriter {
     dir: PathBuf,
     extension: &'static str,
     info: TraceInfo,
+    names: Names,
     rotate: u64,
     /// The part being written, created at its first event.
     part: Option<Box<dyn EventSink>>,
@@ -141,8 +165,13 @@ impl PartsWriter {
                     .join(format!("part-{:05}.{}", self.parts, self.extension));
                 self.parts += 1;
                 self.in_part = 0;
-                create_staged_writer(&path, self.info.clone(), Staging::Hidden)
-                    .map_err(SinkError::new)?
+                create_staged_writer(
+                    &path,
+                    self.info.clone(),
+                    Staging::Hidden,
+                    self.names.clone(),
+                )
+                .map_err(SinkError::new)?
             }
         };
         Ok(self.part.insert(part))

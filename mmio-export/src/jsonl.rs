@@ -9,9 +9,11 @@ use std::path::Path;
 use mmio_core::{Access, DeviceKind, DeviceTable, EventSink, MmioEvent, SinkError};
 use serde::Deserialize;
 
+use crate::annotate::{columns_of, Names};
 use crate::atomic::{PartialFile, Staging};
 use crate::device_cache::{intern_read_device, DeviceCache};
 use crate::text::{push_json_string, push_u64, LineSource};
+use crate::NameColumns;
 use crate::{ExportError, TraceInfo};
 
 /// Bytes of whole lines gathered before a write.
@@ -29,22 +31,31 @@ pub(crate) struct JsonLinesWriter {
     /// File offset at which `line_buffer` will be written.
     file_offset: u64,
     devices: DeviceCache,
-    /// `,"run":"…"}` + newline: the end of every line.
-    line_end: Vec<u8>,
+    /// `,"run":"…"`: the same on every line.
+    run_field: Vec<u8>,
+    /// What fills the optional `function` and `register` keys, after `run`.
+    names: Names,
+    columns: NameColumns,
 }
 
 impl JsonLinesWriter {
-    pub fn create(path: &Path, info: TraceInfo, staging: Staging) -> Result<Self, ExportError> {
-        let mut line_end = b",\"run\":".to_vec();
-        push_json_string(&mut line_end, &info.run);
-        line_end.extend_from_slice(b"}\n");
+    pub fn create(
+        path: &Path,
+        info: TraceInfo,
+        staging: Staging,
+        names: Names,
+    ) -> Result<Self, ExportError> {
+        let mut run_field = b",\"run\":".to_vec();
+        push_json_string(&mut run_field, &info.run);
         Ok(JsonLinesWriter {
             file: PartialFile::create(path, staging)?,
             line_buffer: Vec::with_capacity(WRITE_CHUNK + PAGE as usize),
             line: Vec::with_capacity(512),
             file_offset: 0,
             devices: DeviceCache::default(),
-            line_end,
+            run_field,
+            columns: columns_of(&names),
+            names,
         })
     }
 
@@ -100,7 +111,18 @@ impl JsonLinesWriter {
         }
         out.extend_from_slice(b",\"instr_count\":");
         push_optional(out, event.instr_count);
-        out.extend_from_slice(&self.line_end);
+        out.extend_from_slice(&self.run_field);
+        if let Some(names) = &self.names {
+            if self.columns.function {
+                out.extend_from_slice(b",\"function\":");
+                push_optional_string(out, names.function(event));
+            }
+            if self.columns.register {
+                out.extend_from_slice(b",\"register\":");
+                push_optional_string(out, names.register(event));
+            }
+        }
+        out.extend_from_slice(b"}\n");
     }
 
     fn write_lines(&mut self) -> Result<(), ExportError> {
@@ -110,6 +132,13 @@ impl JsonLinesWriter {
             self.line_buffer.clear();
         }
         Ok(())
+    }
+}
+
+fn push_optional_string(out: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        Some(value) => push_json_string(out, value),
+        None => out.extend_from_slice(b"null"),
     }
 }
 

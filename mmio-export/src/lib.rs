@@ -12,6 +12,7 @@
 //! [`open_trace`]) stream events back without loading the file.
 //! The columns and keys are documented in `docs/FORMAT.md`.
 
+mod annotate;
 mod atomic;
 mod dataset;
 mod device_cache;
@@ -28,9 +29,10 @@ use std::path::Path;
 
 use mmio_core::EventSink;
 
+pub use annotate::{Annotate, NameColumns};
 pub use dataset::{
-    check_output, create_output, is_directory_output, parse_count, trace_files, OutputOptions,
-    TraceSet, DEFAULT_ROTATE,
+    check_output, create_annotated_output, create_output, is_directory_output, parse_count,
+    trace_files, OutputOptions, TraceSet, DEFAULT_ROTATE,
 };
 pub use error::ExportError;
 pub use info::TraceInfo;
@@ -120,19 +122,31 @@ impl std::str::FromStr for Format {
 /// Creates the writer for `path` (format by extension). Fails now, not at the end of
 /// the run, when the extension is unknown or `FILE.partial` cannot be created.
 pub fn create_writer(path: &Path, info: TraceInfo) -> Result<Box<dyn EventSink>, ExportError> {
-    create_staged_writer(path, info, atomic::Staging::Beside)
+    create_staged_writer(path, info, atomic::Staging::Beside, None)
 }
 
-/// [`create_writer`], its unfinished file staged as `staging` says.
+/// [`create_writer`], its unfinished file staged as `staging` says, with the name
+/// columns of `names`.
 pub(crate) fn create_staged_writer(
     path: &Path,
     info: TraceInfo,
     staging: atomic::Staging,
+    names: annotate::Names,
 ) -> Result<Box<dyn EventSink>, ExportError> {
     Ok(match Format::from_path(path)? {
+        Format::PandaJson if !annotate::columns_of(&names).is_empty() => {
+            return Err(ExportError::BadOutput {
+                path: path.to_path_buf(),
+                message: "the PANDA JSON format has no function or register column: write .parquet or .jsonl".into(),
+            })
+        }
         Format::PandaJson => Box::new(panda_json::PandaJsonWriter::create(path, info, staging)?),
-        Format::JsonLines => Box::new(jsonl::JsonLinesWriter::create(path, info, staging)?),
-        Format::Parquet => Box::new(parquet_format::ParquetWriter::create(path, info, staging)?),
+        Format::JsonLines => Box::new(jsonl::JsonLinesWriter::create(
+            path, info, staging, names,
+        )?),
+        Format::Parquet => Box::new(parquet_format::ParquetWriter::create(
+            path, info, staging, names,
+        )?),
     })
 }
 

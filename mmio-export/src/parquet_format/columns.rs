@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::types::{UInt16Type, UInt8Type};
+use std::collections::HashMap;
+
+use arrow_array::types::{UInt16Type, UInt32Type, UInt8Type};
 use arrow_array::{
     ArrayRef, DictionaryArray, RecordBatch, StringArray, UInt16Array, UInt32Array, UInt64Array,
     UInt8Array,
@@ -10,7 +12,8 @@ use arrow_array::{
 use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use mmio_core::{Device, DeviceId, DeviceKind, MmioEvent};
 
-use super::schema::{kind_key, schema, KINDS};
+use super::schema::{kind_key, schema_with, KINDS};
+use crate::annotate::{columns_of, Names};
 
 /// Rows per record batch handed to the Parquet encoder.
 pub(super) const BATCH_ROWS: usize = 64 * 1024;
@@ -39,11 +42,53 @@ pub(super) struct Columns {
     device_kind: Vec<Option<u8>>,
     instr_count: Vec<u64>,
     instr_count_valid: Vec<bool>,
+    /// The optional name columns, filled by the writer's annotator.
+    names: Names,
+    function: Option<NameDictionary>,
+    register: Option<NameDictionary>,
+}
+
+/// One optional name column of a batch: a dictionary key per row, the names in key
+/// order. A name is copied once per batch, when first seen.
+#[derive(Default)]
+struct NameDictionary {
+    keys: Vec<Option<u32>>,
+    names: Vec<String>,
+    key_of: HashMap<String, u32>,
+}
+
+impl NameDictionary {
+    fn push(&mut self, name: Option<&str>) {
+        let key = name.map(|name| match self.key_of.get(name) {
+            Some(&key) => key,
+            None => {
+                let key = self.names.len() as u32;
+                self.names.push(name.to_string());
+                self.key_of.insert(name.to_string(), key);
+                key
+            }
+        });
+        self.keys.push(key);
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef, arrow_schema::ArrowError> {
+        let keys: UInt32Array = std::mem::take(&mut self.keys).into_iter().collect();
+        let values = StringArray::from_iter_values(self.names.drain(..));
+        self.key_of.clear();
+        Ok(Arc::new(DictionaryArray::<UInt32Type>::try_new(
+            keys,
+            Arc::new(values),
+        )?))
+    }
 }
 
 impl Columns {
-    pub(super) fn new() -> Columns {
+    pub(super) fn new(names: Names) -> Columns {
+        let wanted = columns_of(&names);
         Columns {
+            function: wanted.function.then(NameDictionary::default),
+            register: wanted.register.then(NameDictionary::default),
+            names,
             seq: Vec::with_capacity(BATCH_ROWS),
             cpu: Vec::with_capacity(BATCH_ROWS),
             access: Vec::with_capacity(BATCH_ROWS),
@@ -113,6 +158,14 @@ impl Columns {
         self.value.push(event.value);
         self.instr_count.push(event.instr_count.unwrap_or(0));
         self.instr_count_valid.push(event.instr_count.is_some());
+        if let Some(names) = &self.names {
+            if let Some(function) = &mut self.function {
+                function.push(names.function(event));
+            }
+            if let Some(register) = &mut self.register {
+                register.push(names.register(event));
+            }
+        }
         true
     }
 
@@ -150,7 +203,7 @@ impl Columns {
             UInt8Array::from(vec![0; rows]),
             Arc::new(StringArray::from_iter_values([run])),
         )?;
-        let columns: Vec<ArrayRef> = vec![
+        let mut columns: Vec<ArrayRef> = vec![
             Arc::new(UInt64Array::from(take(&mut self.seq))),
             Arc::new(UInt32Array::from(take(&mut self.cpu))),
             Arc::new(access),
@@ -171,6 +224,12 @@ impl Columns {
             )),
             Arc::new(run),
         ];
-        RecordBatch::try_new(schema(), columns)
+        for names in [&mut self.function, &mut self.register]
+            .into_iter()
+            .flatten()
+        {
+            columns.push(names.finish()?);
+        }
+        RecordBatch::try_new(schema_with(columns_of(&self.names)), columns)
     }
 }

@@ -14,7 +14,7 @@ use parquet::file::metadata::ParquetMetaData;
 use super::columns::BATCH_ROWS;
 use super::reader::ParquetReader;
 use super::row_group_log::RowGroupLog;
-use super::schema::schema;
+use super::schema::{name_columns_of, schema_with};
 use super::writer::ParquetWriter;
 use crate::atomic::Staging;
 use crate::ExportError;
@@ -79,7 +79,10 @@ fn copy_events(
                 .key_value_metadata()
                 .cloned()
                 .unwrap_or_default();
-            let options = ArrowReaderOptions::new().with_schema(schema());
+            // The name columns a converted file may have are read past, not kept:
+            // `convert` makes them again.
+            let names = name_columns_of(metadata.file_metadata().schema_descr());
+            let options = ArrowReaderOptions::new().with_schema(schema_with(names));
             let arrow_metadata = ArrowReaderMetadata::try_new(metadata, options)
                 .map_err(|e| ExportError::parquet(input, "bad row-group metadata", e))?;
             let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, arrow_metadata);
@@ -100,7 +103,7 @@ fn copy_events(
     let mut staging = output.as_os_str().to_owned();
     staging.push(".recovering.parquet");
     let staging = PathBuf::from(staging);
-    let mut writer = ParquetWriter::create(&staging, info, Staging::Beside)?;
+    let mut writer = ParquetWriter::create(&staging, info, Staging::Beside, None)?;
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut events = 0u64;
     let to_export = |e: SinkError| ExportError::BadParquet {

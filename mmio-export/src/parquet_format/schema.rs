@@ -9,14 +9,22 @@ use mmio_core::{DeviceKind, DeviceTable};
 use parquet::file::metadata::KeyValue;
 use serde::{Deserialize, Serialize};
 
-use crate::{ExportError, TraceInfo, FORMAT_VERSION};
+use crate::{ExportError, NameColumns, TraceInfo, FORMAT_VERSION};
 
 pub(super) const KEY_PREFIX: &str = "mmio_trace.";
 
+fn dictionary(keys: DataType) -> DataType {
+    DataType::Dictionary(Box::new(keys), Box::new(DataType::Utf8))
+}
+
+/// The recorded columns.
 pub(crate) fn schema() -> SchemaRef {
-    let dictionary =
-        |keys: DataType| DataType::Dictionary(Box::new(keys), Box::new(DataType::Utf8));
-    Arc::new(Schema::new(vec![
+    schema_with(NameColumns::default())
+}
+
+/// The recorded columns, then the optional name columns of `names`.
+pub(crate) fn schema_with(names: NameColumns) -> SchemaRef {
+    let mut fields = vec![
         Field::new("seq", DataType::UInt64, false),
         Field::new("cpu", DataType::UInt32, false),
         Field::new("type", DataType::Utf8, false),
@@ -30,7 +38,20 @@ pub(crate) fn schema() -> SchemaRef {
         Field::new("device_kind", dictionary(DataType::UInt8), true),
         Field::new("instr_count", DataType::UInt64, true),
         Field::new("run", dictionary(DataType::UInt8), false),
-    ]))
+    ];
+    if names.function {
+        fields.push(Field::new("function", dictionary(DataType::UInt32), true));
+    }
+    if names.register {
+        fields.push(Field::new("register", dictionary(DataType::UInt32), true));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// The optional name columns a file has, by its Parquet schema.
+pub(crate) fn name_columns_of(parquet: &parquet::schema::types::SchemaDescriptor) -> NameColumns {
+    let has = |name: &str| parquet.columns().iter().any(|c| c.name() == name);
+    NameColumns::new(has("function"), has("register"))
 }
 
 /// One device of the `mmio_trace.devices` metadata key.

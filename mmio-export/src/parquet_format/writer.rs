@@ -13,7 +13,8 @@ use parquet::schema::types::ColumnPath;
 
 use super::columns::{Columns, BATCH_ROWS};
 use super::row_group_log::RowGroupLog;
-use super::schema::{devices_metadata, info_metadata, schema};
+use super::schema::{devices_metadata, info_metadata, schema_with};
+use crate::annotate::{columns_of, Names};
 use crate::atomic::{PartialFile, Staging};
 use crate::device_cache::DeviceCache;
 use crate::{ExportError, TraceInfo};
@@ -36,7 +37,12 @@ pub(crate) struct ParquetWriter {
 }
 
 impl ParquetWriter {
-    pub fn create(path: &Path, info: TraceInfo, staging: Staging) -> Result<Self, ExportError> {
+    pub fn create(
+        path: &Path,
+        info: TraceInfo,
+        staging: Staging,
+        names: Names,
+    ) -> Result<Self, ExportError> {
         let mut file = PartialFile::create(path, staging)?;
         let handle = file
             .file()
@@ -63,13 +69,13 @@ impl ParquetWriter {
             .set_created_by(format!("mmio-trace {}", env!("CARGO_PKG_VERSION")))
             .set_key_value_metadata(Some(info_metadata(&info)))
             .build();
-        let writer = ArrowWriter::try_new(handle, schema(), Some(props))
+        let writer = ArrowWriter::try_new(handle, schema_with(columns_of(&names)), Some(props))
             .map_err(|e| ExportError::parquet(path, "cannot start the Parquet writer", e))?;
         let row_group_log = RowGroupLog::create(file.partial())?;
         Ok(ParquetWriter {
             file,
             writer: Some(writer),
-            columns: Columns::new(),
+            columns: Columns::new(names),
             devices: DeviceCache::default(),
             info,
             row_group_log: Some(row_group_log),
