@@ -269,6 +269,72 @@ fn convert_writes_function_and_register_columns_for_duckdb_and_pandas() {
     assert!(!panda.exists());
 }
 
+/// `plot --by register --svd --symbols`: a lane per register under its SVD name, and
+/// over each access's cell a hover title naming the function behind it.
+#[test]
+fn plot_draws_a_lane_per_register_and_names_functions_on_hover() {
+    let firmware = Firmware::build("microbit", &[]);
+    let svd = nrf51_svd();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("microbit.parquet");
+    trace(&firmware, &out);
+    let svg = dir.path().join("registers.svg");
+    stdout(&cli(&[
+        &"plot",
+        &out,
+        &"-o",
+        &svg,
+        &"--by",
+        &"register",
+        &"--svd",
+        &svd,
+        &"--symbols",
+        &firmware.elf,
+    ]));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let mut lanes: Vec<&str> = REGISTERS.to_vec();
+    lanes.dedup();
+    assert_eq!(lanes.len(), 23);
+    for lane in lanes {
+        let label = format!("\n{lane}\n</text>");
+        assert_eq!(text.matches(&label).count(), 1, "lane for {lane}");
+    }
+    // 28 accesses at seq 0..27, each alone in its cell (600 cells).
+    let titles: Vec<&str> = text
+        .split("<title>")
+        .skip(1)
+        .map(|rest| &rest[..rest.find("</title>").unwrap()])
+        .collect();
+    let want: Vec<String> = LABELS
+        .iter()
+        .zip(REGISTERS)
+        .enumerate()
+        .map(|(seq, (label, register))| {
+            let (reads, writes) = if label.ends_with("_read") {
+                (1, 0)
+            } else {
+                (0, 1)
+            };
+            let function = label.split('_').next().unwrap();
+            format!(
+                "{register}: {reads} reads, {writes} writes at event (seq) {seq}: {function} (1)"
+            )
+        })
+        .collect();
+    let mut titles = titles;
+    titles.sort_by_key(|t| {
+        t.rsplit_once("(seq) ")
+            .unwrap()
+            .1
+            .split(':')
+            .next()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+    });
+    assert_eq!(titles, want);
+}
+
 #[test]
 fn bad_svd_files_are_named_and_a_foreign_one_is_a_warning() {
     let firmware = Firmware::build("microbit", &[]);

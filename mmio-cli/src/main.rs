@@ -136,10 +136,12 @@ enum Command {
         #[command(flatten)]
         symbols: SymbolArgs,
     },
-    /// Draw a timeline, one lane per device, reads and writes apart (.svg or .png).
+    /// Draw a timeline, one lane per device or register, reads and writes apart (.svg
+    /// or .png).
     ///
     /// Example:
     ///   mmio-trace plot trace.parquet -o timeline.png
+    ///   mmio-trace plot trace.parquet -o regs.svg --by register --svd chip.svd --symbols fw.elf
     Plot {
         /// Trace files and directories.
         #[arg(required = true, num_args = 1..)]
@@ -147,6 +149,15 @@ enum Command {
         /// The picture to write: .svg or .png.
         #[arg(short, long)]
         output: PathBuf,
+        /// One lane per device (default) or per register.
+        #[arg(long, value_enum, default_value_t)]
+        by: plot::PlotBy,
+        /// With --symbols, an SVG names the functions behind each cell on hover.
+        #[command(flatten)]
+        symbols: SymbolArgs,
+        /// With --svd, register lanes carry their SVD names.
+        #[command(flatten)]
+        svd: SvdArgs,
     },
     /// Rebuild a valid Parquet trace from the FILE.parquet.partial a killed run left.
     ///
@@ -316,8 +327,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Diff { a, b, symbols } => {
             inspect::diff(&a, &b, &symbols.load(false)?, &mut stdout)
         }
-        Command::Plot { files, output } => {
-            plot::plot(&files, &output)?;
+        Command::Plot {
+            files,
+            output,
+            by,
+            symbols,
+            svd,
+        } => {
+            let symbols = symbols.load(false)?;
+            let svd = svd.load()?;
+            let options = plot::PlotOptions {
+                by,
+                symbols: &symbols,
+                svd: svd.as_ref(),
+            };
+            plot::plot(&files, &output, &options)?;
             writeln!(stdout, "wrote {}", output.display())?;
             Ok(ExitCode::SUCCESS)
         }

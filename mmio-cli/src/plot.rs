@@ -1,7 +1,9 @@
-//! `plot`: a timeline, one lane per device, reads above writes, binned so that ten
-//! million events draw as fast as ten.
+//! `plot`: a timeline, one lane per device (or per register), reads above writes,
+//! binned so that ten million events draw as fast as ten. With symbols, an SVG names
+//! on hover (`<title>`) the functions behind each cell.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -12,6 +14,28 @@ use plotters::style::{register_font, FontStyle};
 
 use crate::inspect::{describe, open};
 use crate::progress::Progress;
+use crate::svd::SvdMap;
+use crate::symbols::{FunctionCounts, Symbols};
+
+/// What a lane is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlotBy {
+    /// One lane per device.
+    #[default]
+    Device,
+    /// One lane per register (device and offset; its SVD name with `--svd`).
+    Register,
+}
+
+/// How a plot is drawn beyond its inputs and output.
+pub struct PlotOptions<'a> {
+    /// Lanes per device or per register.
+    pub by: PlotBy,
+    /// Names the functions of each cell on hover (SVG).
+    pub symbols: &'a Symbols,
+    /// Names register lanes.
+    pub svd: Option<&'a SvdMap>,
+}
 
 const BINS: usize = 600;
 /// DejaVu Sans where distributions put it (Debian and Ubuntu, Fedora, Arch, openSUSE,
@@ -44,11 +68,29 @@ fn font_file() -> Result<std::path::PathBuf> {
 
 struct Lane {
     name: String,
+    /// The device's base, to tell apart lanes of one name.
+    base: Option<u64>,
     /// Per bin: (reads, writes).
     bins: Vec<(u64, u64)>,
+    /// Per non-empty bin, with symbols: the functions behind its accesses.
+    functions: HashMap<usize, FunctionCounts>,
 }
 
-pub fn plot(paths: &[PathBuf], output: &Path) -> Result<()> {
+/// A hover text over one cell of the picture, in pixels.
+struct Hover {
+    corners: ((i32, i32), (i32, i32)),
+    text: String,
+}
+
+pub fn plot(paths: &[PathBuf], output: &Path, options: &PlotOptions) -> Result<()> {
+    let svg = match output.extension().and_then(|e| e.to_str()) {
+        Some("svg") => true,
+        Some("png") => false,
+        _ => bail!("{}: plot writes .svg or .png", output.display()),
+    };
+    if !svg && !options.symbols.is_empty() {
+        tracing::warn!("--symbols names functions on hover, which only an .svg picture has");
+    }
     let font_path = font_file()?;
     let font = std::fs::read(&font_path)
         .with_context(|| format!("cannot read the font {}", font_path.display()))?;
@@ -84,23 +126,44 @@ pub fn plot(paths: &[PathBuf], output: &Path) -> Result<()> {
     } else {
         ("event (seq)", last_seq)
     };
-    // Pass 2: bin each device's reads and writes.
+    // Pass 2: bin each lane's reads and writes.
     let mut reader = open(paths)?;
     let devices = reader.devices().clone();
     let mut lanes: Vec<Lane> = Vec::new();
-    let mut lane_of: HashMap<DeviceId, usize> = HashMap::new();
+    let mut lane_of: HashMap<(DeviceId, u64), usize> = HashMap::new();
     let mut progress = Progress::new("binning");
+    let hover = svg && !options.symbols.is_empty();
+    let mut svd_covers = false;
     for event in reader.by_ref() {
         let event = event?;
         progress.tick();
-        let lane = *lane_of.entry(event.device).or_insert_with(|| {
-            let name = devices
-                .get(event.device)
+        let offset = match options.by {
+            PlotBy::Device => 0,
+            PlotBy::Register => event.offset,
+        };
+        let lane = *lane_of.entry((event.device, offset)).or_insert_with(|| {
+            let device = devices.get(event.device);
+            let device_name = device
+                .as_ref()
                 .map(|d| d.name.to_string())
                 .unwrap_or_else(|| "(none)".into());
+            let address = event.phys_addr.unwrap_or(event.virt_addr);
+            svd_covers |= options
+                .svd
+                .is_some_and(|svd| svd.peripheral(address).is_some());
+            let name = match options.by {
+                PlotBy::Device => device_name,
+                PlotBy::Register => match options.svd.and_then(|svd| svd.register(address)) {
+                    Some(register) => register.name.clone(),
+                    None if device.is_some() => format!("{device_name}+{offset:#x}"),
+                    None => format!("{address:#x}"),
+                },
+            };
             lanes.push(Lane {
                 name,
+                base: device.map(|d| d.base),
                 bins: vec![(0, 0); BINS],
+                functions: HashMap::new(),
             });
             lanes.len() - 1
         });
@@ -110,37 +173,98 @@ pub fn plot(paths: &[PathBuf], output: &Path) -> Result<()> {
             event.seq
         };
         let bin = ((x as u128 * BINS as u128) / (x_max as u128 + 1)) as usize;
-        let cell = &mut lanes[lane].bins[bin.min(BINS - 1)];
+        let bin = bin.min(BINS - 1);
+        let lane = &mut lanes[lane];
+        let cell = &mut lane.bins[bin];
         match event.access {
             Access::Read => cell.0 += 1,
             Access::Write => cell.1 += 1,
         }
+        if hover {
+            lane.functions
+                .entry(bin)
+                .or_default()
+                .add(options.symbols.function_name(event.guest_pc), 1);
+        }
     }
     drop(progress);
+    if let Some(svd) = options.svd.filter(|_| !svd_covers) {
+        svd.warn_covers_none();
+    }
+    name_apart(&mut lanes);
     let size = (1200, 120 + 48 * lanes.len() as u32);
-    match output.extension().and_then(|e| e.to_str()) {
-        Some("svg") => draw(
-            SVGBackend::new(output, size).into_drawing_area(),
-            &lanes,
-            x_label,
-            x_max,
-        ),
-        Some("png") => draw(
-            BitMapBackend::new(output, size).into_drawing_area(),
-            &lanes,
-            x_label,
-            x_max,
-        ),
-        _ => bail!("{}: plot writes .svg or .png", output.display()),
+    if !svg {
+        let area = BitMapBackend::new(output, size).into_drawing_area();
+        draw(area, &lanes, x_label, x_max)?;
+        return Ok(());
+    }
+    let mut picture = String::new();
+    let hovers = draw(
+        SVGBackend::with_string(&mut picture, size).into_drawing_area(),
+        &lanes,
+        x_label,
+        x_max,
+    )?;
+    if hover {
+        let end = picture
+            .rfind("</svg>")
+            .context("the SVG backend wrote no </svg>")?;
+        let mut titles = String::from("<g fill=\"none\" pointer-events=\"all\">\n");
+        for Hover { corners, text } in hovers {
+            let ((left, top), (right, bottom)) = corners;
+            let _ = writeln!(
+                titles,
+                "<rect x=\"{left}\" y=\"{top}\" width=\"{}\" height=\"{}\"><title>{}</title></rect>",
+                (right - left).max(1),
+                (bottom - top).max(1),
+                xml_escape(&text)
+            );
+        }
+        titles.push_str("</g>\n");
+        picture.insert_str(end, &titles);
+    }
+    std::fs::write(output, picture).with_context(|| format!("cannot write {}", output.display()))
+}
+
+/// Lanes of one name (a board's four UARTs) get their device's base appended.
+fn name_apart(lanes: &mut [Lane]) {
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for lane in lanes.iter() {
+        *count.entry(lane.name.clone()).or_default() += 1;
+    }
+    for lane in lanes.iter_mut() {
+        if count[&lane.name] > 1 {
+            if let Some(base) = lane.base {
+                lane.name = format!("{}@{base:#x}", lane.name);
+            }
+        }
     }
 }
 
+/// The whole numbers in `[start, end)`: `7` or `7-12`.
+fn span(start: f64, end: f64) -> String {
+    let first = start.ceil() as u64;
+    let last = (end.ceil() as u64).saturating_sub(1).max(first);
+    if first == last {
+        first.to_string()
+    } else {
+        format!("{first}-{last}")
+    }
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Draws the lanes; returns the hover text of each non-empty cell that has functions.
 fn draw<B: DrawingBackend>(
     area: DrawingArea<B, Shift>,
     lanes: &[Lane],
     x_label: &str,
     x_max: u64,
-) -> Result<()>
+) -> Result<Vec<Hover>>
 where
     B::ErrorType: 'static,
 {
@@ -149,7 +273,7 @@ where
     let names: Vec<String> = lanes.iter().map(|l| l.name.clone()).collect();
     let mut chart = ChartBuilder::on(&area)
         .caption(
-            "MMIO accesses per device (reads above, writes below)",
+            "MMIO accesses per lane (reads above, writes below)",
             ("sans-serif", 20),
         )
         .margin(12)
@@ -184,10 +308,30 @@ where
         .unwrap_or(1)
         .max(1) as f64;
     let bin_width = (x_max as f64 + 1.0) / BINS as f64;
+    let mut hovers = Vec::new();
     for (index, lane) in lanes.iter().enumerate() {
         let y = lanes_from_top(index, lanes.len()) as f64;
         for (bin, (reads, writes)) in lane.bins.iter().enumerate() {
             let x = bin as f64 * bin_width;
+            if let Some(functions) = lane.functions.get(&bin) {
+                let top: Vec<String> = functions
+                    .top(5)
+                    .iter()
+                    .map(|(name, count)| format!("{name} ({count})"))
+                    .collect();
+                hovers.push(Hover {
+                    corners: (
+                        chart.backend_coord(&(x, y + 0.9)),
+                        chart.backend_coord(&(x + bin_width, y + 0.1)),
+                    ),
+                    text: format!(
+                        "{}: {reads} reads, {writes} writes at {x_label} {}: {}",
+                        lane.name,
+                        span(x, x + bin_width),
+                        top.join(", ")
+                    ),
+                });
+            }
             // Darker for busier bins, on a log scale so rare accesses stay visible.
             let shade = |count: u64| 0.25 + 0.75 * ((count as f64).ln_1p() / peak.ln_1p());
             if *reads > 0 {
@@ -211,7 +355,7 @@ where
         }
     }
     area.present().map_err(failed)?;
-    Ok(())
+    Ok(hovers)
 }
 
 /// Lane 0 (the first device seen) is drawn at the top.
