@@ -403,4 +403,41 @@ fn symbols_name_each_pc_from_an_elf_or_a_system_map() {
         "{}",
         stderr(&output)
     );
+    // An ELF file cut short, and one stripped of its symbols.
+    let elf = std::fs::read(&firmware.elf).unwrap();
+    let truncated = dir.path().join("truncated.elf");
+    std::fs::write(&truncated, &elf[..100]).unwrap();
+    let output = cli(&[&"registers", &parquet, &"--symbols", &truncated]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).starts_with(&format!(
+            "mmio-trace: {}: not a readable ELF file: ",
+            truncated.display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    let stripped = dir.path().join("stripped.elf");
+    run_ok(
+        Command::new("arm-none-eabi-strip")
+            .arg("-o")
+            .arg(&stripped)
+            .arg(&firmware.elf),
+        "arm-none-eabi-strip",
+    );
+    let output = cli(&[
+        &"convert",
+        &parquet,
+        &dir.path().join("n.parquet"),
+        &"--symbols",
+        &stripped,
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "mmio-trace: {}: the ELF file has no function symbols (stripped?)\n",
+            stripped.display()
+        )
+    );
 }
