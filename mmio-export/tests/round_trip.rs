@@ -142,3 +142,55 @@ fn readers_take_any_input() {
         assert_eq!(from_stream, from_file, "{name} from a stream");
     }
 }
+
+/// Row-group statistics are what DuckDB and Spark prune with: unsigned for the u64
+/// columns (`value` u64::MAX is the maximum, not -1 the minimum), present where they
+/// prune, left out where every group has the same values.
+#[test]
+fn parquet_statistics_are_unsigned_and_only_where_they_prune() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::statistics::Statistics;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.parquet");
+    let (devices, events) = sample();
+    write(&path, &devices, &events);
+    let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let group = reader.metadata().row_group(0);
+    let statistics = |name: &str| {
+        group
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+            .statistics()
+            .cloned()
+    };
+    let Some(Statistics::Int64(value)) = statistics("value") else {
+        panic!("no statistics for value");
+    };
+    assert_eq!(
+        (
+            *value.min_opt().unwrap() as u64,
+            *value.max_opt().unwrap() as u64
+        ),
+        (0, u64::MAX)
+    );
+    let Some(Statistics::Int64(pc)) = statistics("guest_pc") else {
+        panic!("no statistics for guest_pc");
+    };
+    assert_eq!(
+        (*pc.min_opt().unwrap(), *pc.max_opt().unwrap()),
+        (0x1f4, 0x214)
+    );
+    let Some(Statistics::ByteArray(device)) = statistics("device") else {
+        panic!("no statistics for device");
+    };
+    assert_eq!(
+        device.min_opt().unwrap().as_utf8().unwrap(),
+        "flash-control"
+    );
+    for name in ["type", "device_kind", "run"] {
+        assert!(statistics(name).is_none(), "{name} has statistics");
+    }
+}
