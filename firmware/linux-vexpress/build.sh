@@ -2,7 +2,8 @@
 # Builds the Linux guest for `-M vexpress-a9`: Debian's armhf kernel (the package
 # linux-image-armmp depends on, fetched with apt; needs the armhf architecture, which
 # scripts/setup-debian.sh adds) with its Versatile Express device tree, and an
-# initramfs whose only program says it was reached and powers the board off.
+# initramfs whose only program says it was reached and powers the board off (after
+# copying /proc/kallsyms to the host through semihosting when given `-- /HOST_FILE`).
 #   build.sh OUTDIR   ->   OUTDIR/{vmlinuz, vexpress-v2p-ca9.dtb, initrd.gz}
 # The kernel is downloaded once per OUTDIR.
 set -euo pipefail

@@ -1,9 +1,11 @@
 @ The whole userspace of the Linux guest (benchmark and tests): PID 1 says it was
 @ reached on the console and powers the board off, so QEMU exits once the kernel booted.
-@ Given an argument (kernel command line `-- HOST_FILE`, QEMU run with
+@ Given an absolute path (kernel command line `-- /HOST_FILE`, QEMU run with
 @ `-semihosting-config enable=on,target=native,userspace=on`), it first copies
-@ /proc/kallsyms to HOST_FILE on the host through semihosting: the kernel's real
-@ symbols, which Debian ships only in a 600 MB debug package.
+@ /proc/kallsyms to that file on the host through semihosting: the kernel's real
+@ symbols, which Debian ships only in a 600 MB debug package. Should semihosting be
+@ off, each `svc 0x123456` is an ordinary system call, so r7 then names one Linux does
+@ not implement (17, the old `break`: ENOSYS) rather than whatever it held.
 @ Raw EABI system calls, so Debian's bare-metal gcc-arm-none-eabi can build it.
         .syntax unified
         .arm
@@ -13,6 +15,9 @@ _start:
         cmp     r0, #2
         blt     power_off
         ldr     r8, [sp, #8]            @ argv[1]: the host file
+        ldrb    r0, [r8]
+        cmp     r0, #'/'
+        bne     power_off
         ldr     r0, =proc               @ mount("proc", "/proc", "proc", 0, NULL)
         ldr     r1, =proc_dir
         ldr     r2, =proc
@@ -24,7 +29,8 @@ _start:
         mov     r1, #0
         mov     r7, #5
         svc     #0
-        mov     r9, r0
+        movs    r9, r0
+        bmi     failed
         mov     r2, #0                  @ strlen(argv[1])
 1:      ldrb    r3, [r8, r2]
         cmp     r3, #0
@@ -36,8 +42,10 @@ _start:
         str     r3, [r1, #4]
         str     r2, [r1, #8]
         mov     r0, #0x01
+        mov     r7, #17
         svc     #0x123456
-        mov     r10, r0
+        movs    r10, r0
+        bmi     failed
 copy:
         mov     r0, r9                  @ read(fd, buffer, 4096)
         ldr     r1, =buffer
@@ -45,20 +53,33 @@ copy:
         mov     r7, #3
         svc     #0
         cmp     r0, #0
-        ble     copied
+        beq     copied
+        blt     failed
         ldr     r1, =block              @ SYS_WRITE(handle, buffer, length)
         str     r10, [r1]
         ldr     r2, =buffer
         str     r2, [r1, #4]
         str     r0, [r1, #8]
         mov     r0, #0x05
+        mov     r7, #17
         svc     #0x123456
+        cmp     r0, #0                  @ bytes not written
+        bne     failed
         b       copy
 copied:
         ldr     r1, =block              @ SYS_CLOSE(handle)
         str     r10, [r1]
         mov     r0, #0x02
+        mov     r7, #17
         svc     #0x123456
+        cmp     r0, #0
+        beq     power_off
+failed:
+        mov     r0, #1                  @ say so: the host file is missing or short
+        ldr     r1, =failure
+        mov     r2, #failure_len
+        mov     r7, #4
+        svc     #0
 power_off:
         mov     r0, #1                  @ stdout: the kernel opened /dev/console for us
         adr     r1, message
@@ -74,6 +95,9 @@ power_off:
 message:
         .ascii  "mmio-trace guest: init reached, powering off\n"
         .equ    message_len, . - message
+failure:
+        .ascii  "mmio-trace guest: copying /proc/kallsyms to the host failed\n"
+        .equ    failure_len, . - failure
 proc:
         .asciz  "proc"
 proc_dir:

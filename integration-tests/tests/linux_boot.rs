@@ -40,11 +40,20 @@ fn guest() -> PathBuf {
 
 /// A deterministic boot: instruction-counted time, a real-time clock that follows it
 /// instead of the host's, and a fixed seed for the random bytes QEMU puts in the
-/// device tree (both steer the kernel's boot). The guest's init copies
-/// `/proc/kallsyms` to `kallsyms` on the host through semihosting.
-fn qemu_args(guest: &Path, console: &Path, kallsyms: &Path) -> Vec<String> {
+/// device tree (both steer the kernel's boot). Given `kallsyms`, the guest's init
+/// copies `/proc/kallsyms` there on the host through semihosting.
+fn qemu_args(guest: &Path, console: &Path, kallsyms: Option<&Path>) -> Vec<String> {
     let path = |name: &str| guest.join(name).to_string_lossy().into_owned();
-    [
+    let mut append = "console=ttyAMA0".to_string();
+    let mut semihosting = Vec::new();
+    if let Some(kallsyms) = kallsyms {
+        append.push_str(&format!(" -- {}", kallsyms.display()));
+        semihosting = vec![
+            "-semihosting-config".to_string(),
+            "enable=on,target=native,userspace=on".to_string(),
+        ];
+    }
+    let args: Vec<String> = [
         "-M",
         "vexpress-a9",
         "-m",
@@ -56,9 +65,7 @@ fn qemu_args(guest: &Path, console: &Path, kallsyms: &Path) -> Vec<String> {
         "-initrd",
         &path("initrd.gz"),
         "-append",
-        &format!("console=ttyAMA0 -- {}", kallsyms.display()),
-        "-semihosting-config",
-        "enable=on,target=native,userspace=on",
+        &append,
         "-display",
         "none",
         "-audio",
@@ -74,7 +81,8 @@ fn qemu_args(guest: &Path, console: &Path, kallsyms: &Path) -> Vec<String> {
     ]
     .iter()
     .map(|s| s.to_string())
-    .collect()
+    .collect();
+    args.into_iter().chain(semihosting).collect()
 }
 
 #[test]
@@ -94,7 +102,7 @@ fn linux_boot_on_vexpress_a9() {
             .arg("--save-mtree")
             .arg(&mtree)
             .args(["--", "qemu-system-arm"])
-            .args(qemu_args(&guest, &console, &kallsyms)),
+            .args(qemu_args(&guest, &console, Some(&kallsyms))),
         "mmio-trace qemu on the Linux guest",
     );
     let seen = read_trace(&trace);
@@ -174,11 +182,7 @@ fn linux_boot_on_vexpress_a9() {
 fn check_shortcuts_lose_no_event(guest: &Path, mtree: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let traces = trace_variants_in_one_run(
-        Command::new("qemu-system-arm").args(qemu_args(
-            guest,
-            &dir.path().join("console"),
-            &dir.path().join("kallsyms"),
-        )),
+        Command::new("qemu-system-arm").args(qemu_args(guest, &dir.path().join("console"), None)),
         mtree,
         &["", ",instrument=all", ",instrument=all,skip_sp_pc=off"],
         dir.path(),

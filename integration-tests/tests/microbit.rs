@@ -310,15 +310,13 @@ fn plot_draws_a_lane_per_register_and_names_functions_on_hover() {
         .zip(REGISTERS)
         .enumerate()
         .map(|(seq, (label, register))| {
-            let (reads, writes) = if label.ends_with("_read") {
-                (1, 0)
+            let counts = if label.ends_with("_read") {
+                "1 read, 0 writes"
             } else {
-                (0, 1)
+                "0 reads, 1 write"
             };
             let function = label.split('_').next().unwrap();
-            format!(
-                "{register}: {reads} reads, {writes} writes at event (seq) {seq}: {function} (1)"
-            )
+            format!("{register}: {counts} at event (seq) {seq}: {function} (1)")
         })
         .collect();
     let mut titles = titles;

@@ -16,7 +16,7 @@ use mmio_export::{
 
 use crate::progress::Progress;
 use crate::summary::{device_of, slot, FastSet, MulHasher};
-use crate::svd::SvdMap;
+use crate::svd::{register_address, SvdMap};
 use crate::symbols::{Functions, Symbols};
 
 /// Trace files and directories read as one trace. The reader's errors name the file.
@@ -86,7 +86,7 @@ pub fn show(
             device_name(&devices, e.device),
             format!("{:#x}", e.offset),
         );
-        let address = e.phys_addr.unwrap_or(e.virt_addr);
+        let address = register_address(&e);
         let register = svd.and_then(|svd| svd.register(address));
         if svd.is_some() {
             addresses.push(address);
@@ -285,15 +285,18 @@ impl ConvertNames {
             svd_covers: AtomicBool::new(false),
         }
     }
-
-    fn address(event: &MmioEvent) -> u64 {
-        event.phys_addr.unwrap_or(event.virt_addr)
-    }
 }
 
 impl Annotate for ConvertNames {
     fn columns(&self) -> NameColumns {
-        NameColumns::new(!self.functions.is_empty(), self.svd.is_some())
+        let mut columns = NameColumns::default();
+        if !self.functions.is_empty() {
+            columns = columns.with_function();
+        }
+        if self.svd.is_some() {
+            columns = columns.with_register();
+        }
+        columns
     }
 
     fn function(&self, event: &MmioEvent) -> Option<&str> {
@@ -302,7 +305,7 @@ impl Annotate for ConvertNames {
 
     fn register(&self, event: &MmioEvent) -> Option<&str> {
         let svd = self.svd.as_ref()?;
-        let address = Self::address(event);
+        let address = register_address(event);
         if !self.svd_covers.load(Ordering::Relaxed) && svd.peripheral(address).is_some() {
             self.svd_covers.store(true, Ordering::Relaxed);
         }

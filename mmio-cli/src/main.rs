@@ -116,10 +116,8 @@ enum Command {
         /// mmio-core filter syntax: devices=a+b,ranges=0x..-0x..,access=r|w,kinds=...
         #[arg(long)]
         filter: Option<String>,
-        /// With --symbols: a `function` column (the function holding each PC).
         #[command(flatten)]
         symbols: SymbolArgs,
-        /// With --svd: a `register` column (`PERIPHERAL.REGISTER`).
         #[command(flatten)]
         svd: SvdArgs,
     },
@@ -152,10 +150,8 @@ enum Command {
         /// One lane per device (default) or per register.
         #[arg(long, value_enum, default_value_t)]
         by: plot::PlotBy,
-        /// With --symbols, an SVG names the functions behind each cell on hover.
         #[command(flatten)]
         symbols: SymbolArgs,
-        /// With --svd, register lanes carry their SVD names.
         #[command(flatten)]
         svd: SvdArgs,
     },
@@ -175,8 +171,10 @@ enum Command {
 /// `--symbols`, shared by the commands that show PCs.
 #[derive(clap::Args, Debug, Default)]
 struct SymbolArgs {
-    /// Name each PC `function+0xoff` from this file: an ELF (firmware, vmlinux) or a
-    /// System.map / /proc/kallsyms copy. May be given several times.
+    /// Name PCs from this file: an ELF (firmware, vmlinux) or a System.map /
+    /// /proc/kallsyms copy. `function+0xoff` in tables, functions per register and
+    /// device, on hover in plot's SVG, a `function` column in convert's output. May be
+    /// given several times.
     #[arg(long = "symbols", value_name = "FILE")]
     symbols: Vec<PathBuf>,
 }
@@ -190,8 +188,9 @@ impl SymbolArgs {
 /// `--svd`, shared by the commands that show registers.
 #[derive(clap::Args, Debug, Default)]
 struct SvdArgs {
-    /// Name each access's peripheral and register (`UART0.TXD`) and decode values into
-    /// fields from this CMSIS-SVD file.
+    /// Name each access's peripheral and register (`UART0.TXD`) from this CMSIS-SVD
+    /// file and decode values into fields; plot --by register names its lanes, convert
+    /// writes a `register` column.
     #[arg(long = "svd", value_name = "FILE")]
     svd: Option<PathBuf>,
 }

@@ -14,7 +14,7 @@ use plotters::style::{register_font, FontStyle};
 
 use crate::inspect::{describe, open};
 use crate::progress::Progress;
-use crate::svd::SvdMap;
+use crate::svd::{register_address, SvdMap};
 use crate::symbols::{FunctionCounts, Symbols};
 
 /// What a lane is.
@@ -66,14 +66,35 @@ fn font_file() -> Result<std::path::PathBuf> {
         })
 }
 
+/// Lanes drawn at most: the busiest, when a trace has more (one a register: a fuzzed
+/// guest touches thousands of unassigned addresses).
+const MAX_LANES: usize = 100;
+
 struct Lane {
     name: String,
     /// The device's base, to tell apart lanes of one name.
     base: Option<u64>,
     /// Per bin: (reads, writes).
     bins: Vec<(u64, u64)>,
-    /// Per non-empty bin, with symbols: the functions behind its accesses.
-    functions: HashMap<usize, FunctionCounts>,
+    /// Per non-empty bin, with symbols: accesses per PC, named once binning is done.
+    pcs: HashMap<usize, HashMap<u64, u64>>,
+    /// Per non-empty bin, with symbols: the functions behind its accesses, busiest first.
+    functions: HashMap<usize, String>,
+}
+
+impl Lane {
+    fn accesses(&self) -> u64 {
+        self.bins.iter().map(|(r, w)| r + w).sum()
+    }
+}
+
+/// What a lane is: a device (`--by device`), a register the SVD file names, or a
+/// device's offset.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum LaneKey {
+    Device(DeviceId),
+    SvdRegister(u64),
+    Offset(DeviceId, u64),
 }
 
 /// A hover text over one cell of the picture, in pixels.
@@ -90,6 +111,9 @@ pub fn plot(paths: &[PathBuf], output: &Path, options: &PlotOptions) -> Result<(
     };
     if !svg && !options.symbols.is_empty() {
         tracing::warn!("--symbols names functions on hover, which only an .svg picture has");
+    }
+    if options.svd.is_some() && options.by == PlotBy::Device {
+        tracing::warn!("--svd names the lanes of --by register; one lane a device uses no SVD");
     }
     let font_path = font_file()?;
     let font = std::fs::read(&font_path)
@@ -130,39 +154,46 @@ pub fn plot(paths: &[PathBuf], output: &Path, options: &PlotOptions) -> Result<(
     let mut reader = open(paths)?;
     let devices = reader.devices().clone();
     let mut lanes: Vec<Lane> = Vec::new();
-    let mut lane_of: HashMap<(DeviceId, u64), usize> = HashMap::new();
+    let mut lane_of: HashMap<LaneKey, usize> = HashMap::new();
     let mut progress = Progress::new("binning");
     let hover = svg && !options.symbols.is_empty();
     let mut svd_covers = false;
     for event in reader.by_ref() {
         let event = event?;
         progress.tick();
-        let offset = match options.by {
-            PlotBy::Device => 0,
-            PlotBy::Register => event.offset,
+        let address = register_address(&event);
+        let register = match options.by {
+            PlotBy::Device => None,
+            PlotBy::Register => options.svd.and_then(|svd| svd.register(address)),
         };
-        let lane = *lane_of.entry((event.device, offset)).or_insert_with(|| {
+        let key = match (options.by, register) {
+            (PlotBy::Device, _) => LaneKey::Device(event.device),
+            // A byte of a word register is the register's lane.
+            (PlotBy::Register, Some(register)) => LaneKey::SvdRegister(register.address),
+            (PlotBy::Register, None) => LaneKey::Offset(event.device, event.offset),
+        };
+        let lane = *lane_of.entry(key).or_insert_with(|| {
             let device = devices.get(event.device);
             let device_name = device
                 .as_ref()
                 .map(|d| d.name.to_string())
                 .unwrap_or_else(|| "(none)".into());
-            let address = event.phys_addr.unwrap_or(event.virt_addr);
             svd_covers |= options
                 .svd
                 .is_some_and(|svd| svd.peripheral(address).is_some());
-            let name = match options.by {
-                PlotBy::Device => device_name,
-                PlotBy::Register => match options.svd.and_then(|svd| svd.register(address)) {
-                    Some(register) => register.name.clone(),
-                    None if device.is_some() => format!("{device_name}+{offset:#x}"),
-                    None => format!("{address:#x}"),
-                },
+            let name = match key {
+                LaneKey::Device(_) => device_name,
+                LaneKey::SvdRegister(_) => register.map_or(device_name, |r| r.name.clone()),
+                LaneKey::Offset(..) if device.is_some() => {
+                    format!("{device_name}+{:#x}", event.offset)
+                }
+                LaneKey::Offset(..) => format!("{address:#x}"),
             };
             lanes.push(Lane {
                 name,
                 base: device.map(|d| d.base),
                 bins: vec![(0, 0); BINS],
+                pcs: HashMap::new(),
                 functions: HashMap::new(),
             });
             lanes.len() - 1
@@ -172,8 +203,7 @@ pub fn plot(paths: &[PathBuf], output: &Path, options: &PlotOptions) -> Result<(
         } else {
             event.seq
         };
-        let bin = ((x as u128 * BINS as u128) / (x_max as u128 + 1)) as usize;
-        let bin = bin.min(BINS - 1);
+        let bin = bin_of(x, x_max);
         let lane = &mut lanes[lane];
         let cell = &mut lane.bins[bin];
         match event.access {
@@ -181,15 +211,47 @@ pub fn plot(paths: &[PathBuf], output: &Path, options: &PlotOptions) -> Result<(
             Access::Write => cell.1 += 1,
         }
         if hover {
-            lane.functions
+            *lane
+                .pcs
                 .entry(bin)
                 .or_default()
-                .add(options.symbols.function_name(event.guest_pc), 1);
+                .entry(event.guest_pc)
+                .or_default() += 1;
         }
     }
     drop(progress);
     if let Some(svd) = options.svd.filter(|_| !svd_covers) {
         svd.warn_covers_none();
+    }
+    if lanes.len() > MAX_LANES {
+        tracing::warn!(
+            "{} lanes: drawing the {MAX_LANES} busiest (convert --filter keeps the others)",
+            lanes.len()
+        );
+        let mut busiest: Vec<(u64, usize)> = lanes
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.accesses(), i))
+            .collect();
+        busiest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut kept: Vec<usize> = busiest[..MAX_LANES].iter().map(|&(_, i)| i).collect();
+        kept.sort_unstable();
+        let mut all: Vec<Option<Lane>> = lanes.into_iter().map(Some).collect();
+        lanes = kept.into_iter().filter_map(|i| all[i].take()).collect();
+    }
+    for lane in &mut lanes {
+        for (bin, pcs) in std::mem::take(&mut lane.pcs) {
+            let mut functions = FunctionCounts::default();
+            for (pc, count) in pcs {
+                functions.add(options.symbols.function_name(pc), count);
+            }
+            let top: Vec<String> = functions
+                .top(5)
+                .iter()
+                .map(|(name, count)| format!("{name} ({count})"))
+                .collect();
+            lane.functions.insert(bin, top.join(", "));
+        }
     }
     name_apart(&mut lanes);
     let size = (1200, 120 + 48 * lanes.len() as u32);
@@ -241,14 +303,32 @@ fn name_apart(lanes: &mut [Lane]) {
     }
 }
 
-/// The whole numbers in `[start, end)`: `7` or `7-12`.
-fn span(start: f64, end: f64) -> String {
-    let first = start.ceil() as u64;
-    let last = (end.ceil() as u64).saturating_sub(1).max(first);
-    if first == last {
-        first.to_string()
+/// The bin `x` (0..=`x_max`) falls in.
+fn bin_of(x: u64, x_max: u64) -> usize {
+    let bin = (u128::from(x) * BINS as u128) / (u128::from(x_max) + 1);
+    (bin as usize).min(BINS - 1)
+}
+
+/// The first and last x of `bin` (integers, as [`bin_of`] assigns them); first > last
+/// for a bin no x falls in.
+fn bin_span(bin: usize, x_max: u64) -> (u64, u64) {
+    // The smallest x with x * BINS >= bin * (x_max + 1).
+    let start =
+        |bin: usize| -> u128 { (bin as u128 * (u128::from(x_max) + 1)).div_ceil(BINS as u128) };
+    let last = if bin + 1 == BINS {
+        u128::from(x_max)
     } else {
-        format!("{first}-{last}")
+        start(bin + 1).saturating_sub(1)
+    };
+    (start(bin) as u64, last as u64)
+}
+
+/// `1 read`, `2 reads`.
+fn plural(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
     }
 }
 
@@ -314,21 +394,22 @@ where
         for (bin, (reads, writes)) in lane.bins.iter().enumerate() {
             let x = bin as f64 * bin_width;
             if let Some(functions) = lane.functions.get(&bin) {
-                let top: Vec<String> = functions
-                    .top(5)
-                    .iter()
-                    .map(|(name, count)| format!("{name} ({count})"))
-                    .collect();
+                let (first, last) = bin_span(bin, x_max);
+                let span = if first == last {
+                    first.to_string()
+                } else {
+                    format!("{first}-{last}")
+                };
                 hovers.push(Hover {
                     corners: (
                         chart.backend_coord(&(x, y + 0.9)),
                         chart.backend_coord(&(x + bin_width, y + 0.1)),
                     ),
                     text: format!(
-                        "{}: {reads} reads, {writes} writes at {x_label} {}: {}",
+                        "{}: {}, {} at {x_label} {span}: {functions}",
                         lane.name,
-                        span(x, x + bin_width),
-                        top.join(", ")
+                        plural(*reads, "read"),
+                        plural(*writes, "write"),
                     ),
                 });
             }
@@ -361,4 +442,58 @@ where
 /// Lane 0 (the first device seen) is drawn at the top.
 fn lanes_from_top(index: usize, count: usize) -> usize {
     count - 1 - index
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_bin_spans_exactly_the_values_binned_into_it() {
+        for x_max in [0u64, 1, 27, 599, 600, 4999, 1_000_003] {
+            let mut next = 0u64;
+            for bin in 0..BINS {
+                let (first, last) = bin_span(bin, x_max);
+                if first > last {
+                    continue; // No value falls in this bin.
+                }
+                assert_eq!(first, next, "x_max {x_max} bin {bin}");
+                for x in [first, last] {
+                    assert_eq!(bin_of(x, x_max), bin, "x_max {x_max} x {x}");
+                }
+                next = last + 1;
+            }
+            assert_eq!(next, x_max + 1, "x_max {x_max}: every value in a bin");
+        }
+        // The case a float computation got wrong: seq 4075 of 0..=4999.
+        let bin = bin_of(4075, 4999);
+        let (first, last) = bin_span(bin, 4999);
+        assert!(first <= 4075 && 4075 <= last, "{first}-{last}");
+    }
+
+    #[test]
+    fn lanes_of_one_name_are_told_apart_by_base() {
+        let lane = |name: &str, base: Option<u64>| Lane {
+            name: name.into(),
+            base,
+            bins: Vec::new(),
+            pcs: HashMap::new(),
+            functions: HashMap::new(),
+        };
+        let mut lanes = vec![
+            lane("pl011", Some(0x1000_9000)),
+            lane("pl011", Some(0x1000_a000)),
+            lane("sp804", Some(0x1001_1000)),
+        ];
+        name_apart(&mut lanes);
+        let names: Vec<&str> = lanes.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["pl011@0x10009000", "pl011@0x1000a000", "sp804"]);
+    }
+
+    #[test]
+    fn titles_are_escaped_and_counted_in_words() {
+        assert_eq!(xml_escape("a<b> & \"c\""), "a&lt;b&gt; &amp; \"c\"");
+        assert_eq!(plural(1, "read"), "1 read");
+        assert_eq!(plural(0, "write"), "0 writes");
+    }
 }

@@ -7,6 +7,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use svd_parser::svd::RegisterCluster;
 
+/// The address an event's register is looked up by: the physical one, else the one
+/// the guest used (an untranslated access).
+pub fn register_address(event: &mmio_core::MmioEvent) -> u64 {
+    event.phys_addr.unwrap_or(event.virt_addr)
+}
+
 /// One field of a register.
 #[derive(Clone, Debug)]
 struct Field {
@@ -22,7 +28,8 @@ struct Field {
 pub struct Register {
     /// `PERIPHERAL.REGISTER`.
     pub name: String,
-    address: u64,
+    /// Its first byte.
+    pub address: u64,
     /// Bytes.
     size: u64,
     fields: Vec<Field>,

@@ -70,7 +70,7 @@ impl Symbols {
         self.functions
     }
 
-    /// Whether no file was given.
+    /// Whether there are no functions (no file was given).
     pub fn is_empty(&self) -> bool {
         self.functions.is_empty()
     }

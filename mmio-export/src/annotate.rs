@@ -17,9 +17,20 @@ pub struct NameColumns {
 }
 
 impl NameColumns {
-    /// The columns named by `function` and `register`.
-    pub fn new(function: bool, register: bool) -> NameColumns {
-        NameColumns { function, register }
+    /// These columns and `function`.
+    pub fn with_function(self) -> NameColumns {
+        NameColumns {
+            function: true,
+            ..self
+        }
+    }
+
+    /// These columns and `register`.
+    pub fn with_register(self) -> NameColumns {
+        NameColumns {
+            register: true,
+            ..self
+        }
     }
 
     /// Whether no column is added.
@@ -28,15 +39,20 @@ impl NameColumns {
     }
 }
 
-/// Names events for the optional columns. Called on the writer's thread for every
-/// event, so it should look names up, not build them.
+/// Names events for the optional columns. A writer calls it for every event it
+/// writes, from whichever thread writes, so it should look names up, not build them.
 pub trait Annotate: Send + Sync {
-    /// The columns this annotator fills; the others are not written.
+    /// The columns this annotator fills; the others are not written. Asked once, when
+    /// a file is created: the answer must not change.
     fn columns(&self) -> NameColumns;
     /// The function holding the event's `guest_pc`, or `None` (a null).
-    fn function(&self, event: &MmioEvent) -> Option<&str>;
+    fn function(&self, _event: &MmioEvent) -> Option<&str> {
+        None
+    }
     /// The register the event accessed, or `None` (a null).
-    fn register(&self, event: &MmioEvent) -> Option<&str>;
+    fn register(&self, _event: &MmioEvent) -> Option<&str> {
+        None
+    }
 }
 
 /// A writer's annotator, if any.

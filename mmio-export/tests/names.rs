@@ -45,7 +45,7 @@ impl Annotate for SampleNames {
 
 fn both() -> Arc<dyn Annotate> {
     Arc::new(SampleNames {
-        columns: NameColumns::new(true, true),
+        columns: NameColumns::default().with_function().with_register(),
     })
 }
 
@@ -137,7 +137,7 @@ fn only_the_columns_asked_for_are_written() {
     write(
         &path,
         Arc::new(SampleNames {
-            columns: NameColumns::new(true, false),
+            columns: NameColumns::default().with_function(),
         }),
     );
     let batches = batches(&path);
@@ -228,4 +228,26 @@ fn a_killed_annotated_run_is_recovered_without_its_name_columns() {
     let recovered: Vec<u64> = open_trace(&path).unwrap().map(|e| e.unwrap().seq).collect();
     assert_eq!(recovered, (0..1024 * 1024).collect::<Vec<u64>>());
     assert!(batches(&path)[0].column_by_name("function").is_none());
+}
+
+#[test]
+fn an_annotated_trace_without_events_still_has_the_name_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (devices, _) = common::sample();
+    for out in [dir.path().join("empty.parquet"), dir.path().join("parts/")] {
+        let mut writer =
+            create_annotated_output(&out, &OutputOptions::default(), common::info(), both())
+                .unwrap();
+        writer.finish(&devices).unwrap();
+        let files = trace_files(std::slice::from_ref(&out)).unwrap();
+        assert_eq!(files.len(), 1, "{out:?}");
+        let schema = ParquetRecordBatchReaderBuilder::try_new(File::open(&files[0]).unwrap())
+            .unwrap()
+            .schema()
+            .clone();
+        for column in ["function", "register"] {
+            assert!(schema.field_with_name(column).is_ok(), "{out:?}: {column}");
+        }
+        assert_eq!(open_trace(&files[0]).unwrap().count(), 0);
+    }
 }

@@ -14,6 +14,7 @@ use mmio_core::{Device, DeviceId, DeviceKind, MmioEvent};
 
 use super::schema::{kind_key, schema_with, KINDS};
 use crate::annotate::{columns_of, Names};
+use crate::NameColumns;
 
 /// Rows per record batch handed to the Parquet encoder.
 pub(super) const BATCH_ROWS: usize = 64 * 1024;
@@ -42,8 +43,10 @@ pub(super) struct Columns {
     device_kind: Vec<Option<u8>>,
     instr_count: Vec<u64>,
     instr_count_valid: Vec<bool>,
-    /// The optional name columns, filled by the writer's annotator.
+    /// The optional name columns, filled by the writer's annotator; which ones was
+    /// decided when the file was created.
     names: Names,
+    name_columns: NameColumns,
     function: Option<NameDictionary>,
     register: Option<NameDictionary>,
 }
@@ -89,6 +92,7 @@ impl Columns {
             function: wanted.function.then(NameDictionary::default),
             register: wanted.register.then(NameDictionary::default),
             names,
+            name_columns: wanted,
             seq: Vec::with_capacity(BATCH_ROWS),
             cpu: Vec::with_capacity(BATCH_ROWS),
             access: Vec::with_capacity(BATCH_ROWS),
@@ -106,6 +110,11 @@ impl Columns {
             instr_count: Vec::with_capacity(BATCH_ROWS),
             instr_count_valid: Vec::with_capacity(BATCH_ROWS),
         }
+    }
+
+    /// The optional name columns the batches carry.
+    pub(super) fn name_columns(&self) -> NameColumns {
+        self.name_columns
     }
 
     pub(super) fn rows(&self) -> usize {
@@ -230,6 +239,6 @@ impl Columns {
         {
             columns.push(names.finish()?);
         }
-        RecordBatch::try_new(schema_with(columns_of(&self.names)), columns)
+        RecordBatch::try_new(schema_with(self.name_columns), columns)
     }
 }

@@ -12,11 +12,12 @@ use arrow_array::{Array, RecordBatch};
 use bytes::Bytes;
 use mmio_core::{Access, DeviceKind, DeviceTable, MmioEvent};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::KeyValue;
 use parquet::file::reader::{ChunkReader, Length};
 
 use super::row_group_log::RowGroupLog;
-use super::schema::{check_schema, info_from_metadata, intern_stored_devices};
+use super::schema::{check_schema, info_from_metadata, intern_stored_devices, schema};
 use crate::device_cache::intern_read_device;
 use crate::{ExportError, TraceInfo};
 
@@ -169,7 +170,17 @@ impl ParquetReader {
         check_schema(path, builder.schema())?;
         // Intern the stored device table first so that devices keep their sizes.
         intern_stored_devices(path, pairs, table)?;
+        // The recorded columns only: the optional name columns are not events'.
+        let recorded_schema = schema();
+        let recorded: Vec<&str> = recorded_schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .filter(|name| builder.schema().field_with_name(name).is_ok())
+            .collect();
+        let mask = ProjectionMask::columns(builder.parquet_schema(), recorded);
         let batches = builder
+            .with_projection(mask)
             .with_batch_size(8192)
             .build()
             .map_err(|e| ExportError::parquet(path, "cannot read", e))?;

@@ -14,7 +14,7 @@ use parquet::schema::types::ColumnPath;
 use super::columns::{Columns, BATCH_ROWS};
 use super::row_group_log::RowGroupLog;
 use super::schema::{devices_metadata, info_metadata, schema_with};
-use crate::annotate::{columns_of, Names};
+use crate::annotate::Names;
 use crate::atomic::{PartialFile, Staging};
 use crate::device_cache::DeviceCache;
 use crate::{ExportError, TraceInfo};
@@ -60,6 +60,9 @@ impl ParquetWriter {
             .set_column_statistics_enabled(ColumnPath::from("type"), EnabledStatistics::None)
             .set_column_statistics_enabled(ColumnPath::from("device_kind"), EnabledStatistics::None)
             .set_column_statistics_enabled(ColumnPath::from("run"), EnabledStatistics::None)
+            // Nor do the optional name columns, whose names come in no order.
+            .set_column_statistics_enabled(ColumnPath::from("function"), EnabledStatistics::None)
+            .set_column_statistics_enabled(ColumnPath::from("register"), EnabledStatistics::None)
             // Nor the page locations: they too grow with the trace until the footer.
             .set_offset_index_disabled(true)
             // Counters that only grow: deltas, no dictionary attempt.
@@ -75,13 +78,14 @@ impl ParquetWriter {
             .set_created_by(format!("mmio-trace {}", env!("CARGO_PKG_VERSION")))
             .set_key_value_metadata(Some(info_metadata(&info)))
             .build();
-        let writer = ArrowWriter::try_new(handle, schema_with(columns_of(&names)), Some(props))
+        let columns = Columns::new(names);
+        let writer = ArrowWriter::try_new(handle, schema_with(columns.name_columns()), Some(props))
             .map_err(|e| ExportError::parquet(path, "cannot start the Parquet writer", e))?;
         let row_group_log = RowGroupLog::create(file.partial())?;
         Ok(ParquetWriter {
             file,
             writer: Some(writer),
-            columns: Columns::new(names),
+            columns,
             devices: DeviceCache::default(),
             info,
             row_group_log: Some(row_group_log),
