@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use mmio_core::{Access, DeviceId, DeviceTable, Filter, MmioEvent};
 use mmio_export::{
-    create_annotated_output, create_output, Annotate, NameColumns, OutputOptions, TraceSet, Wanted,
+    create_annotated_output, Annotate, NameColumns, OutputOptions, TraceSet, Wanted,
 };
 
 use crate::progress::Progress;
@@ -333,12 +333,9 @@ pub fn convert(
         Some(run) => info.with_run(run),
         None => info,
     };
+    // Without --symbols and --svd the annotator names no column: a plain output.
     let names = Arc::new(names);
-    let mut writer = if names.columns().is_empty() {
-        create_output(output, options, info)?
-    } else {
-        create_annotated_output(output, options, info, names.clone())?
-    };
+    let mut writer = create_annotated_output(output, options, info, names.clone())?;
     let mut batch = Vec::with_capacity(4096);
     let (mut kept, mut seq) = (0u64, 0u64);
     let mut progress = Progress::new("converting");

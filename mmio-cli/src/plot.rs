@@ -2,7 +2,7 @@
 //! binned so that ten million events draw as fast as ten. With symbols, an SVG names
 //! on hover (`<title>`) the functions behind each cell.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -234,10 +234,12 @@ pub fn plot(paths: &[PathBuf], output: &Path, options: &PlotOptions) -> Result<(
             .map(|(i, l)| (l.accesses(), i))
             .collect();
         busiest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut kept: Vec<usize> = busiest[..MAX_LANES].iter().map(|&(_, i)| i).collect();
-        kept.sort_unstable();
-        let mut all: Vec<Option<Lane>> = lanes.into_iter().map(Some).collect();
-        lanes = kept.into_iter().filter_map(|i| all[i].take()).collect();
+        let kept: HashSet<usize> = busiest[..MAX_LANES].iter().map(|&(_, i)| i).collect();
+        let mut index = 0;
+        lanes.retain(|_| {
+            index += 1;
+            kept.contains(&(index - 1))
+        });
     }
     for lane in &mut lanes {
         for (bin, pcs) in std::mem::take(&mut lane.pcs) {

@@ -46,7 +46,6 @@ pub(super) struct Columns {
     /// The optional name columns, filled by the writer's annotator; which ones was
     /// decided when the file was created.
     names: Names,
-    name_columns: NameColumns,
     function: Option<NameDictionary>,
     register: Option<NameDictionary>,
 }
@@ -92,7 +91,6 @@ impl Columns {
             function: wanted.function.then(NameDictionary::default),
             register: wanted.register.then(NameDictionary::default),
             names,
-            name_columns: wanted,
             seq: Vec::with_capacity(BATCH_ROWS),
             cpu: Vec::with_capacity(BATCH_ROWS),
             access: Vec::with_capacity(BATCH_ROWS),
@@ -114,7 +112,10 @@ impl Columns {
 
     /// The optional name columns the batches carry.
     pub(super) fn name_columns(&self) -> NameColumns {
-        self.name_columns
+        NameColumns {
+            function: self.function.is_some(),
+            register: self.register.is_some(),
+        }
     }
 
     pub(super) fn rows(&self) -> usize {
@@ -239,6 +240,6 @@ impl Columns {
         {
             columns.push(names.finish()?);
         }
-        RecordBatch::try_new(schema_with(self.name_columns), columns)
+        RecordBatch::try_new(schema_with(self.name_columns()), columns)
     }
 }

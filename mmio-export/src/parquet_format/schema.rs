@@ -51,14 +51,10 @@ pub(crate) fn schema_with(names: NameColumns) -> SchemaRef {
 /// The optional name columns a file has, by its Parquet schema.
 pub(crate) fn name_columns_of(parquet: &parquet::schema::types::SchemaDescriptor) -> NameColumns {
     let has = |name: &str| parquet.columns().iter().any(|c| c.name() == name);
-    let mut columns = NameColumns::default();
-    if has("function") {
-        columns = columns.with_function();
+    NameColumns {
+        function: has("function"),
+        register: has("register"),
     }
-    if has("register") {
-        columns = columns.with_register();
-    }
-    columns
 }
 
 /// One device of the `mmio_trace.devices` metadata key.
