@@ -122,6 +122,19 @@ fn show_registers_and_convert_on_a_real_trace() {
         .map(|s| (s.event.seq, s.event.value))
         .collect();
     assert_eq!(got, [(0, 0x301), (1, 0x48), (2, 0x69), (3, 0xa), (4, 0x68)]);
+
+    // PANDA's JSON, which has no name columns, is written when none is asked for.
+    let panda = dir.path().join("uart-writes.json");
+    let converted = cli(&[&"convert", &uart, &panda]);
+    assert_eq!(
+        stdout(&converted),
+        format!("wrote 5 events to {}\n", panda.display())
+    );
+    let values: Vec<u64> = integration_tests::read_trace(&panda)
+        .iter()
+        .map(|s| s.event.value)
+        .collect();
+    assert_eq!(values, [0x301, 0x48, 0x69, 0xa, 0x68]);
 }
 
 #[test]
