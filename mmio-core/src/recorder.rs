@@ -2,9 +2,10 @@
 //!
 //! The callback side ([`Recorder::record`]) takes a sequence number from one atomic
 //! counter and appends the event to its vCPU's lane: a buffer behind a lock that only
-//! that vCPU takes in the common case, so vCPUs do not serialise on one lock. Nothing
-//! is allocated once a lane's buffer exists (full buffers are swapped for recycled
-//! ones), nothing is formatted, no system call is made. Full buffers travel over a
+//! that vCPU takes in the common case, so vCPUs do not serialise on one lock. Full
+//! buffers are swapped for recycled ones, so the callback allocates only until the
+//! pipeline has held as many buffers as it can (the first time the writer falls
+//! behind), and never after; nothing is formatted, no system call is made. Full buffers travel over a
 //! bounded queue to one writer thread, which merges the lanes back into `seq` order and
 //! feeds the sinks, so memory is bounded by about `queue_buffers + 2 * lanes` buffers
 //! however long the run. When the writer falls behind, the callback waits instead of

@@ -1,10 +1,17 @@
 //! Architecture invariant: the emulator callback allocates nothing. A counting global
 //! allocator fails the test if, once warmed up, the access decision (stock QEMU's and
 //! PANDA's) or `Recorder::record` allocates on the calling thread, including across the
-//! writer's idle flushes, which take the vCPU's partly filled buffer.
+//! writer's idle flushes, which take the vCPU's partly filled buffer, and across waits
+//! for a writer that fell behind.
+//!
+//! The warm-up runs against a slow sink, so the callback fills the queue and waits:
+//! every buffer the pipeline can hold then exists, and the channel's wait has been set
+//! up once. (A warm-up against a fast sink left that to chance: a writer descheduled
+//! later made the callback allocate one more buffer, which CI once caught.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,13 +50,20 @@ fn allocations_on_this_thread() -> u64 {
     ALLOCATIONS.with(Cell::get)
 }
 
-struct Discard;
+/// Discards events, slowly while `slow` is set (the warm-up).
+struct Discard {
+    slow: Arc<AtomicBool>,
+}
 
 impl EventSink for Discard {
     fn target(&self) -> String {
         "nothing".into()
     }
     fn write(&mut self, _: &[MmioEvent], _: &DeviceTable) -> Result<(), SinkError> {
+        if self.slow.load(Ordering::Relaxed) {
+            // Far slower than the callback fills a 64-event buffer: the queue fills.
+            std::thread::sleep(Duration::from_millis(2));
+        }
         Ok(())
     }
     fn finish(&mut self, _: &DeviceTable) -> Result<(), SinkError> {
@@ -83,7 +97,9 @@ fn the_callback_path_allocates_nothing_in_steady_state() {
         flush_interval: Duration::from_millis(2),
         ..RecorderConfig::default()
     };
-    let recorder = Recorder::start(config, devices, vec![Box::new(Discard)]).unwrap();
+    let slow = Arc::new(AtomicBool::new(true));
+    let sink = Discard { slow: slow.clone() };
+    let recorder = Recorder::start(config, devices, vec![Box::new(sink)]).unwrap();
     let accesses = [
         // Stock QEMU: named, anonymous (named from the map), not looked up, RAM.
         access(
@@ -140,8 +156,10 @@ fn the_callback_path_allocates_nothing_in_steady_state() {
         }
         recorded
     };
-    // Warm up: buffers made, returned and recycled; the idle flush has run.
+    // Warm up: the queue filled and the callback waited, buffers made, returned and
+    // recycled; the idle flush has run.
     run(5_000);
+    slow.store(false, Ordering::Relaxed);
     let before = allocations_on_this_thread();
     let recorded = run(20_000);
     let allocated = allocations_on_this_thread() - before;
@@ -151,5 +169,6 @@ fn the_callback_path_allocates_nothing_in_steady_state() {
         "five of the seven accesses are device accesses"
     );
     assert_eq!(allocated, 0, "allocations on the callback's thread");
-    recorder.finish().unwrap();
+    let summary = recorder.finish().unwrap();
+    assert!(summary.waits > 0, "the warm-up never filled the queue");
 }
