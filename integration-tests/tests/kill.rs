@@ -80,12 +80,12 @@ fn sigterm_and_sigint_leave_a_complete_trace() {
     ] {
         let out = dir.path().join(name);
         let mut child = start(&firmware, &out);
-        // Let it record for a while: the idle flush or enough events reach the file.
+        // Let it record for a while: the plugin has started (Parquet writes its
+        // row groups only later) or, for JSON, the idle flush reached the file.
         wait_for("the partial trace", || {
             std::fs::metadata(partial(&out))
-                .map(|m| m.len() > 4096)
+                .map(|m| m.len() > 4096 || name.ends_with(".parquet"))
                 .unwrap_or(false)
-                || name.ends_with(".parquet")
         });
         std::thread::sleep(Duration::from_millis(1500));
         signal(&child, signal_name);
@@ -187,7 +187,9 @@ fn sigkill_leaves_finished_parts_readable() {
     );
     check_prefix(&firmware, &trace);
     // Besides them, at most the part being written (and its row-group log), unfinished
-    // and hidden from query engines that list the directory.
+    // and hidden from query engines that list the directory. A kill just after the
+    // part's writer is created, or after its footer is written and its log removed
+    // but before the rename, leaves the part without its log.
     let next = format!(".part-{:05}.parquet.partial", parts.len());
     let mut others: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
@@ -196,7 +198,9 @@ fn sigkill_leaves_finished_parts_readable() {
         .collect();
     others.sort();
     assert!(
-        others.is_empty() || others == [next.clone(), format!("{next}.rowgroups")],
+        others.is_empty()
+            || others == [next.clone()]
+            || others == [next.clone(), format!("{next}.rowgroups")],
         "{others:?}"
     );
 }
@@ -243,7 +247,7 @@ fn sigterm_to_the_wrapper_returns_with_a_finished_trace() {
     let dir = tempfile::tempdir().unwrap();
 
     let out = dir.path().join("timeout.parquet");
-    let output = wrapper(&["timeout", "-s", "TERM", "10"], &firmware, &out)
+    let output = wrapper(&["timeout", "-s", "TERM", "20"], &firmware, &out)
         .output()
         .expect("timeout runs");
     // 124: timeout's own status when it had to stop the command.

@@ -165,8 +165,14 @@ fn an_idle_guest_gets_its_events_flushed() {
     };
     let (recorder, out) = start(config, Duration::ZERO);
     recorder.record(event(0, 1));
+    // The writer hands the sink the events, then flushes it: wait for both.
     let mut waited = Duration::ZERO;
-    while out.lock().unwrap().events.is_empty() && waited < Duration::from_secs(10) {
+    while waited < Duration::from_secs(10) {
+        let out = out.lock().unwrap();
+        if !out.events.is_empty() && out.flushes >= 1 {
+            break;
+        }
+        drop(out);
         std::thread::sleep(Duration::from_millis(10));
         waited += Duration::from_millis(10);
     }
@@ -245,6 +251,8 @@ fn a_failing_sink_is_reported_once_and_the_others_go_on() {
     ];
     let config = RecorderConfig {
         buffer_events: 100,
+        // No idle flush: a stalled producer must not split the batches counted.
+        flush_interval: Duration::from_secs(3600),
         ..RecorderConfig::default()
     };
     let recorder = Recorder::start(config, Arc::new(DeviceTable::new()), sinks).unwrap();

@@ -83,6 +83,8 @@ fn a_full_disk_is_reported_once_with_the_events_written() {
         }
         let config = RecorderConfig {
             buffer_events: 100,
+            // No idle flush: a stalled producer must not split the batches counted.
+            flush_interval: std::time::Duration::from_secs(3600),
             ..RecorderConfig::default()
         };
         let recorder = Recorder::start(
