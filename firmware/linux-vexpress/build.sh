@@ -3,15 +3,17 @@
 # linux-image-armmp depends on, fetched with apt; needs the armhf architecture, which
 # scripts/setup-debian.sh adds) with its Versatile Express device tree, and an
 # initramfs whose only program says it was reached and powers the board off (after
+# loading the kernel module of the board's DVI I2C controller, i2c-versatile.ko, and
 # copying /proc/kallsyms to the host through semihosting when given `-- /HOST_FILE`).
-#   build.sh OUTDIR   ->   OUTDIR/{vmlinuz, vexpress-v2p-ca9.dtb, initrd.gz}
+#   build.sh OUTDIR   ->   OUTDIR/{vmlinuz, vexpress-v2p-ca9.dtb, i2c-versatile.ko, initrd.gz}
 # The kernel is downloaded once per OUTDIR.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
 
-if [ ! -f "$out/vmlinuz" ] || [ ! -f "$out/vexpress-v2p-ca9.dtb" ]; then
+if [ ! -f "$out/vmlinuz" ] || [ ! -f "$out/vexpress-v2p-ca9.dtb" ] \
+    || [ ! -f "$out/i2c-versatile.ko" ]; then
     package=$(apt-cache depends linux-image-armmp:armhf 2>/dev/null \
         | awk '/Depends: linux-image-/ {print $2; exit}')
     if [ -z "$package" ]; then
@@ -24,7 +26,8 @@ if [ ! -f "$out/vmlinuz" ] || [ ! -f "$out/vexpress-v2p-ca9.dtb" ]; then
     dpkg-deb -x "$work"/*.deb "$work/root"
     cp "$work"/root/boot/vmlinuz-* "$out/vmlinuz"
     cp "$work"/root/usr/lib/linux-image-*/vexpress-v2p-ca9.dtb "$out/"
+    cp "$work"/root/lib/modules/*/kernel/drivers/i2c/busses/i2c-versatile.ko "$out/"
     echo "$package" > "$out/kernel-package"
 fi
 arm-none-eabi-gcc -nostdlib -static -Wl,-Ttext=0x10000 -o "$out/init" "$here/init.S"
-python3 "$here/make_initramfs.py" "$out/init" "$out/initrd.gz"
+python3 "$here/make_initramfs.py" "$out/init" "$out/i2c-versatile.ko" "$out/initrd.gz"

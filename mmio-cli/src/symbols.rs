@@ -18,7 +18,11 @@ struct Function {
     address: u64,
     /// Bytes, where the file says (ELF); 0: up to the next symbol.
     size: u64,
+    /// The name, with its kernel module's after a space for kallsyms' module lines
+    /// (`foo_probe [foo]`).
     name: String,
+    /// Where the ` [module]` part of `name` starts, if it has one.
+    module_at: Option<usize>,
 }
 
 /// The functions of every `--symbols` file, looked up by address.
@@ -104,8 +108,8 @@ impl Functions {
         self.0.is_empty()
     }
 
-    /// The function holding `pc` and `pc`'s offset in it.
-    pub fn function(&self, pc: u64) -> Option<(&str, u64)> {
+    /// The function holding `pc`.
+    fn holding(&self, pc: u64) -> Option<&Function> {
         let functions = &self.0;
         let index = functions
             .partition_point(|f| f.address <= pc)
@@ -122,21 +126,28 @@ impl Functions {
                 None => offset < LAST_SYMBOL_SPAN,
             }
         };
-        inside.then_some((function.name.as_str(), offset))
+        inside.then_some(function)
     }
 
-    /// `function+0xoff`, or `pc` in hex where no function holds it.
+    /// `function+0xoff` (`function+0xoff [module]` in a kernel module), or `pc` in hex
+    /// where no function holds it.
     pub fn describe(&self, pc: u64) -> String {
-        match self.function(pc) {
-            Some((name, 0)) => name.to_string(),
-            Some((name, offset)) => format!("{name}+{offset:#x}"),
-            None => format!("{pc:#x}"),
+        let Some(function) = self.holding(pc) else {
+            return format!("{pc:#x}");
+        };
+        let offset = pc - function.address;
+        if offset == 0 {
+            return function.name.clone();
         }
+        let (name, module) = function
+            .name
+            .split_at(function.module_at.unwrap_or(function.name.len()));
+        format!("{name}+{offset:#x}{module}")
     }
 
     /// The function's name alone, or `None` where no function holds `pc`.
     pub fn function_name(&self, pc: u64) -> Option<&str> {
-        self.function(pc).map(|(name, _)| name)
+        self.holding(pc).map(|function| function.name.as_str())
     }
 }
 
@@ -159,6 +170,7 @@ fn elf_functions(path: &Path, data: &[u8]) -> Result<Vec<Function>> {
                 address,
                 size: s.size(),
                 name: name.to_string(),
+                module_at: None,
             })
         })
         .collect();
@@ -214,21 +226,23 @@ fn text_functions(path: &Path, data: &[u8]) -> Result<Vec<Function>> {
                 index + 1
             );
         }
-        if !matches!(kind, "T" | "t" | "W" | "w") {
+        // `$a`, `$d`: Arm mapping symbols (kallsyms lists modules' ones), not functions.
+        if !matches!(kind, "T" | "t" | "W" | "w") || name.starts_with('$') {
             continue;
         }
         if address == 0 {
             zero += 1;
             continue;
         }
-        let name = match fields.next() {
-            Some(module) => format!("{name} {module}"),
-            None => name.to_string(),
+        let (name, module_at) = match fields.next() {
+            Some(module) => (format!("{name} {module}"), Some(name.len())),
+            None => (name.to_string(), None),
         };
         functions.push(Function {
             address,
             size: 0,
             name,
+            module_at,
         });
     }
     if functions.is_empty() {
@@ -279,12 +293,15 @@ mod tests {
     #[test]
     fn kallsyms_names_functions_and_modules() {
         let symbols = text(
-            "c0008000 T stext\nc0100000 D some_data\nc0200000 t pl011_tx_chars\nc0200400 T pl011_int\nbf000000 t foo_probe\t[foo]\n",
+            "c0008000 T stext\nc0100000 D some_data\nc0200000 t pl011_tx_chars\nc0200400 T pl011_int\nbf000000 t $a\t[foo]\nbf000000 t foo_probe\t[foo]\nbf000010 t $d\t[foo]\n",
         )
         .unwrap();
         assert_eq!(symbols.describe(0xc020_0010), "pl011_tx_chars+0x10");
         assert_eq!(symbols.describe(0xc020_0400), "pl011_int");
-        assert_eq!(symbols.describe(0xbf00_0008), "foo_probe [foo]+0x8");
+        // As the kernel prints it: the module after the offset.
+        assert_eq!(symbols.describe(0xbf00_0008), "foo_probe+0x8 [foo]");
+        assert_eq!(symbols.describe(0xbf00_0000), "foo_probe [foo]");
+        assert_eq!(symbols.function_name(0xbf00_0008), Some("foo_probe [foo]"));
         // Before the first symbol, or far past the last one: raw.
         assert_eq!(symbols.describe(0x1000), "0x1000");
         assert_eq!(symbols.describe(0xc020_0400 + 0xffff), "pl011_int+0xffff");
