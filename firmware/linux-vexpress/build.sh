@@ -26,7 +26,12 @@ if [ ! -f "$out/vmlinuz" ] || [ ! -f "$out/vexpress-v2p-ca9.dtb" ] \
     dpkg-deb -x "$work"/*.deb "$work/root"
     cp "$work"/root/boot/vmlinuz-* "$out/vmlinuz"
     cp "$work"/root/usr/lib/linux-image-*/vexpress-v2p-ca9.dtb "$out/"
-    cp "$work"/root/lib/modules/*/kernel/drivers/i2c/busses/i2c-versatile.ko "$out/"
+    module=$(find "$work/root" -name 'i2c-versatile.ko*' | head -n 1)
+    case "$module" in
+        *.ko) cp "$module" "$out/" ;;
+        "") echo "build.sh: $package holds no i2c-versatile module" >&2; exit 1 ;;
+        *) echo "build.sh: $module is compressed; init loads only a plain .ko" >&2; exit 1 ;;
+    esac
     echo "$package" > "$out/kernel-package"
 fi
 arm-none-eabi-gcc -nostdlib -static -Wl,-Ttext=0x10000 -o "$out/init" "$here/init.S"

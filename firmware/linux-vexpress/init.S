@@ -2,12 +2,12 @@
 @ reached on the console and powers the board off, so QEMU exits once the kernel booted.
 @ Given an absolute path (kernel command line `-- /HOST_FILE`, QEMU run with
 @ `-semihosting-config enable=on,target=native,userspace=on`), it first loads
-@ /i2c-versatile.ko, whose probe writes the board's DVI I2C controller from module
+@ /i2c-versatile.ko, whose probe writes the board's two I2C controllers from module
 @ text (0xbf...), then copies /proc/kallsyms, the module's symbols included, to that
 @ file on the host through semihosting: the kernel's real symbols, which Debian ships
-@ only in a 600 MB debug package. Should semihosting be
-@ off, each `svc 0x123456` is an ordinary system call, so r7 then names one Linux does
-@ not implement (17, the old `break`: ENOSYS) rather than whatever it held.
+@ only in a 600 MB debug package. Should semihosting be off, each `svc 0x123456` is an
+@ ordinary system call, so r7 then names one Linux does not implement (17, the old
+@ `break`: ENOSYS) rather than whatever it held.
 @ Raw EABI system calls, so Debian's bare-metal gcc-arm-none-eabi can build it.
         .syntax unified
         .arm

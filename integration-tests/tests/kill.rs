@@ -247,6 +247,8 @@ fn sigterm_to_the_wrapper_returns_with_a_finished_trace() {
     let dir = tempfile::tempdir().unwrap();
 
     let out = dir.path().join("timeout.parquet");
+    // Long enough for two QEMU start-ups, the map query and some guest progress on a
+    // loaded machine.
     let output = wrapper(&["timeout", "-s", "TERM", "20"], &firmware, &out)
         .output()
         .expect("timeout runs");

@@ -183,7 +183,7 @@ fn linux_boot_on_vexpress_a9() {
         BTreeSet::from(["0x10009000", "0x1000a000", "0x1000b000", "0x1000c000"]),
         "{summary}"
     );
-    for base in [SP810].iter().chain(&ABSENT_PRIMECELLS) {
+    for base in [SP810, PCIE_I2C].iter().chain(&ABSENT_PRIMECELLS) {
         let range = format!("{base:#x}-{:#x}  unassigned", base + 0xfff);
         assert!(summary.contains(&range), "{range} missing from:\n{summary}");
     }
@@ -366,6 +366,7 @@ fn check_module_symbols(seen: &[Seen], trace: &Path, kallsyms: &Path, dir: &Path
     ]);
     assert!(registers.status.success(), "{registers:?}");
     let registers = String::from_utf8_lossy(&registers.stdout);
+    assert_eq!(registers.lines().count(), 2, "one register: {registers}");
     let row: Vec<&str> = registers
         .lines()
         .nth(1)
@@ -438,6 +439,14 @@ fn check_missing_devices(seen: &[Seen]) {
     assert!(sp810
         .iter()
         .all(|&(access, value)| access == Access::Write || value == 0));
+
+    // The PCIe I2C controller: only the i2c-versatile module's probe writes it.
+    let pcie_i2c: Vec<(Access, u64)> = unassigned
+        .iter()
+        .filter(|s| s.event.phys_addr == Some(PCIE_I2C))
+        .map(|s| (s.event.access, s.event.value))
+        .collect();
+    assert_eq!(pcie_i2c, [(Access::Write, 0x3)]);
 
     // The AMBA bus reads each absent PrimeCell's peripheral and cell ID registers
     // (0xfe0-0xffc), finds 0, and tries again later: the same number of times each.

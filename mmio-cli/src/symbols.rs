@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use object::{Object, ObjectSymbol, SymbolKind};
 
-/// How far past the last sizeless symbol (System.map, kallsyms) a PC is still named
-/// after it.
-const LAST_SYMBOL_SPAN: u64 = 64 * 1024;
+/// How far past a sizeless symbol (System.map, kallsyms) a PC is still named after it:
+/// the next symbol may be far away (after a module's last function comes the kernel's
+/// first, 16 MB on), and a function is rarely longer.
+const SIZELESS_SYMBOL_SPAN: u64 = 64 * 1024;
 
 /// One function (or text symbol) of a symbol file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,12 +80,14 @@ impl Symbols {
         self.functions.is_empty()
     }
 
-    /// `function+0xoff`, or `pc` in hex where no function holds it.
+    /// `function+0xoff` (`function+0xoff [module]` in a kernel module), or `pc` in hex
+    /// where no function holds it.
     pub fn describe(&self, pc: u64) -> String {
         self.functions.describe(pc)
     }
 
-    /// The function's name alone, or `None` where no function holds `pc`.
+    /// The function's name without the offset (module included: `foo_probe [foo]`),
+    /// or `None` where no function holds `pc`.
     pub fn function_name(&self, pc: u64) -> Option<&str> {
         self.functions.function_name(pc)
     }
@@ -119,12 +122,12 @@ impl Functions {
         let inside = if function.size > 0 {
             offset < function.size
         } else {
-            // Up to the next symbol: text files give no sizes. The last one is given
-            // at most LAST_SYMBOL_SPAN, so that far addresses stay raw.
-            match functions.get(index + 1) {
-                Some(next) => pc < next.address,
-                None => offset < LAST_SYMBOL_SPAN,
-            }
+            // Up to the next symbol (text files give no sizes), and at most
+            // SIZELESS_SYMBOL_SPAN, so that far addresses stay raw.
+            offset < SIZELESS_SYMBOL_SPAN
+                && functions
+                    .get(index + 1)
+                    .is_none_or(|next| pc < next.address)
         };
         inside.then_some(function)
     }
@@ -145,7 +148,8 @@ impl Functions {
         format!("{name}+{offset:#x}{module}")
     }
 
-    /// The function's name alone, or `None` where no function holds `pc`.
+    /// The function's name without the offset (module included: `foo_probe [foo]`),
+    /// or `None` where no function holds `pc`.
     pub fn function_name(&self, pc: u64) -> Option<&str> {
         self.holding(pc).map(|function| function.name.as_str())
     }
@@ -293,13 +297,17 @@ mod tests {
     #[test]
     fn kallsyms_names_functions_and_modules() {
         let symbols = text(
-            "c0008000 T stext\nc0100000 D some_data\nc0200000 t pl011_tx_chars\nc0200400 T pl011_int\nbf000000 t $a\t[foo]\nbf000000 t foo_probe\t[foo]\nbf000010 t $d\t[foo]\n",
+            "c0008000 T stext\nc0100000 D some_data\nc0200000 t pl011_tx_chars\nc0200400 T pl011_int\nbf000000 t foo_probe\t[foo]\nbf000000 t $a\t[foo]\nbf000010 t $d\t[foo]\n",
         )
         .unwrap();
         assert_eq!(symbols.describe(0xc020_0010), "pl011_tx_chars+0x10");
         assert_eq!(symbols.describe(0xc020_0400), "pl011_int");
-        // As the kernel prints it: the module after the offset.
+        // As the kernel prints it: the module after the offset. Mapping symbols
+        // (`$a`, `$d`) name nothing and end nothing.
         assert_eq!(symbols.describe(0xbf00_0008), "foo_probe+0x8 [foo]");
+        assert_eq!(symbols.describe(0xbf00_0018), "foo_probe+0x18 [foo]");
+        // A module's last function does not reach the kernel's first.
+        assert_eq!(symbols.describe(0xbf10_0000), "0xbf100000");
         assert_eq!(symbols.describe(0xbf00_0000), "foo_probe [foo]");
         assert_eq!(symbols.function_name(0xbf00_0008), Some("foo_probe [foo]"));
         // Before the first symbol, or far past the last one: raw.

@@ -3,9 +3,10 @@
 //! The callback side ([`Recorder::record`]) takes a sequence number from one atomic
 //! counter and appends the event to its vCPU's lane: a buffer behind a lock that only
 //! that vCPU takes in the common case, so vCPUs do not serialise on one lock. Full
-//! buffers are swapped for recycled ones, so the callback allocates only until the
-//! pipeline has held as many buffers as it can (the first time the writer falls
-//! behind), and never after; nothing is formatted, no system call is made. Full buffers travel over a
+//! buffers are swapped for recycled ones, so the callback allocates only a lane's
+//! first buffer and while the pool grows towards its bound (`queue_buffers` + 2 per
+//! lane in use, reached when the writer falls behind), never after; nothing is
+//! formatted, no system call is made. Full buffers travel over a
 //! bounded queue to one writer thread, which merges the lanes back into `seq` order and
 //! feeds the sinks, so memory is bounded by about `queue_buffers + 2 * lanes` buffers
 //! however long the run. When the writer falls behind, the callback waits instead of
@@ -354,6 +355,12 @@ impl Recorder {
     /// Events recorded so far.
     pub fn events_recorded(&self) -> u64 {
         self.shared.next_seq.load(Ordering::Relaxed)
+    }
+
+    /// Times a callback has waited so far because the writer was behind (the total
+    /// is [`RecorderSummary::waits`]).
+    pub fn waits(&self) -> u64 {
+        self.shared.waits.load(Ordering::Relaxed)
     }
 }
 
