@@ -263,19 +263,8 @@ fn check_kernel_symbols(trace: &Path, kallsyms: &Path) {
         .iter()
         .all(|name| name.starts_with("pl011_")));
 
-    let summary = mmio_trace(&[&"summary", &"--json", &trace, &"--symbols", &kallsyms]);
-    assert!(summary.status.success(), "{summary:?}");
-    let summary: serde_json::Value = serde_json::from_slice(&summary.stdout).unwrap();
-    let device = |name: &str, base: u64| {
-        summary["devices"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["device"] == name && d["base"] == base)
-            .unwrap_or_else(|| panic!("no {name} at {base:#x}"))
-            .clone()
-    };
-    let uart0 = device("pl011", UART0_DATA);
+    let summary = summary_with_symbols(trace, kallsyms);
+    let uart0 = summary_device(&summary, "pl011", UART0_DATA);
     let top: Vec<&str> = uart0["top_functions"]
         .as_array()
         .unwrap()
@@ -290,12 +279,33 @@ fn check_kernel_symbols(trace: &Path, kallsyms: &Path) {
             "pl011_tx_chars"
         ]
     );
-    let scu = device("a9-scu", 0x1e00_0000);
+    let scu = summary_device(&summary, "a9-scu", 0x1e00_0000);
     assert_eq!(
         scu["top_functions"],
         serde_json::json!([["(no symbol)", 1]])
     );
     assert!(scu["first_pc"].as_u64().unwrap() < 0xc000_0000, "{scu}");
+}
+
+/// `summary --json` of `trace` with the functions of `symbols`.
+fn summary_with_symbols(trace: &Path, symbols: &Path) -> serde_json::Value {
+    let summary = mmio_trace(&[&"summary", &"--json", &trace, &"--symbols", &symbols]);
+    assert!(summary.status.success(), "{summary:?}");
+    serde_json::from_slice(&summary.stdout).unwrap()
+}
+
+/// The summary's row of the device `name` at `base`.
+fn summary_device<'a>(
+    summary: &'a serde_json::Value,
+    name: &str,
+    base: u64,
+) -> &'a serde_json::Value {
+    summary["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["device"] == name && d["base"] == base)
+        .unwrap_or_else(|| panic!("no {name} at {base:#x}"))
 }
 
 /// Issue #14 on a real kernel module: init loads `i2c-versatile.ko`, whose probe makes
@@ -396,17 +406,9 @@ fn check_module_symbols(seen: &[Seen], trace: &Path, kallsyms: &Path, dir: &Path
         .map(|line| format!("{line}\n"))
         .collect();
     std::fs::write(&kernel_only, kernel_lines).unwrap();
-    let summary = mmio_trace(&[&"summary", &"--json", &trace, &"--symbols", &kernel_only]);
-    assert!(summary.status.success(), "{summary:?}");
-    let summary: serde_json::Value = serde_json::from_slice(&summary.stdout).unwrap();
-    let device = summary["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["device"] == "arm_sbcon_i2c")
-        .expect("the I2C controller in the summary");
+    let summary = summary_with_symbols(trace, &kernel_only);
     assert_eq!(
-        device["top_functions"],
+        summary_device(&summary, "arm_sbcon_i2c", DVI_I2C)["top_functions"],
         serde_json::json!([["(no symbol)", 1]])
     );
 }
