@@ -103,6 +103,21 @@ pub fn is_anonymous(name: &str) -> bool {
             .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// Whether a write to the region named `name` can change the memory map while the
+/// write is under way: the configuration space of QEMU's PCI hosts, where a BAR or
+/// the command register maps, moves or unmaps a device (`pci_update_mappings`), and
+/// the host bridges' own registers that move their PCI windows. Names as QEMU 10.0.2
+/// gives them: `pcie-mmcfg-mmio` (ECAM of `gpex` on `virt`, of q35),
+/// `pci-conf-idx` / `pci-conf-data` (the 0xcf8/0xcfc pair, memory-mapped on
+/// `ppce500` and Malta), `pci.reg` (e500's outbound windows), `gt64120-isd` (Malta's
+/// GT-64120, which moves its own registers too).
+pub fn changes_memory_map(name: &str) -> bool {
+    matches!(
+        name,
+        "pcie-mmcfg-mmio" | "pci-conf-idx" | "pci-conf-data" | "pci.reg" | "gt64120-isd"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +157,14 @@ mod tests {
         assert!(!is_anonymous("anon"));
         assert!(!is_anonymous("anonymous-device"));
         assert!(!is_anonymous("pl011"));
+    }
+
+    #[test]
+    fn pci_configuration_regions_change_the_map() {
+        for name in ["pcie-mmcfg-mmio", "pci-conf-data", "pci.reg", "gt64120-isd"] {
+            assert!(changes_memory_map(name), "{name}");
+        }
+        assert!(!changes_memory_map("pl011"));
+        assert!(!changes_memory_map("e1000e-mmio"));
     }
 }

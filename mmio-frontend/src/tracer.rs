@@ -154,9 +154,24 @@ impl Tracer {
         self.decider.space().devices()
     }
 
+    /// Whether writes to `device` can change the memory map while they are under way
+    /// ([`crate::region::changes_memory_map`]).
+    pub fn changes_memory_map(&self, device: mmio_core::DeviceId) -> bool {
+        self.devices().with(device, |device| {
+            device.is_some_and(|d| crate::region::changes_memory_map(&d.name))
+        })
+    }
+
     /// Decides and records one access; returns the event recorded, if any. A panic
     /// on the way is contained: see [`Tracer::guard`].
     pub fn on_access(&self, access: &GuestAccess<'_>) -> Option<MmioEvent> {
+        self.decide_and_record(access)
+            .and_then(|(event, kept)| kept.then_some(event))
+    }
+
+    /// [`Tracer::on_access`], returning the device access decided whether or not the
+    /// filter kept it (`true`: recorded).
+    pub fn decide_and_record(&self, access: &GuestAccess<'_>) -> Option<(MmioEvent, bool)> {
         self.guard(|| {
             let event = self.decider.decide(access)?;
             #[cfg(feature = "fault-injection")]
@@ -166,7 +181,7 @@ impl Tracer {
                     self.recorder.events_recorded()
                 );
             }
-            self.recorder.record(event).then_some(event)
+            Some((event, self.recorder.record(event)))
         })
         .flatten()
     }

@@ -14,6 +14,7 @@
 
 pub mod addressing;
 pub mod args;
+pub mod map_change;
 #[cfg(not(test))]
 mod qemu;
 

@@ -27,6 +27,7 @@ use crate::addressing::{
     addresses_only_stack_or_literal, arm_addresses_only_stack_or_literal, arm_block_state, Isa,
 };
 use crate::args::Instrument;
+use crate::map_change::MapChangingBlocks;
 use crate::word_size;
 
 extern "C" {
@@ -43,6 +44,8 @@ struct Plugin {
     skip_sp_pc: Option<Isa>,
     /// Per-vCPU count of instructions started, when `icount=on`.
     icount: Option<InstructionCounter>,
+    /// Where this vCPU's writes could change the map (not looked up).
+    map_changing: MapChangingBlocks,
 }
 
 /// A scoreboard entry QEMU increments inline before each instruction.
@@ -113,6 +116,7 @@ fn install(
             instrument: own.instrument,
             icount,
             skip_sp_pc,
+            map_changing: MapChangingBlocks::default(),
         })
         .is_err()
     {
@@ -123,6 +127,7 @@ fn install(
         qemu_plugin_register_vcpu_tb_trans_cb(id, Some(on_translate));
         qemu_plugin_register_atexit_cb(id, Some(on_exit), std::ptr::null_mut());
     }
+    finish_on_abort();
     if own.progress {
         std::thread::Builder::new()
             .name("mmio-trace-progress".into())
@@ -272,9 +277,17 @@ unsafe extern "C" fn on_memory_access(
     userdata: *mut c_void,
 ) {
     let Some(plugin) = PLUGIN.get() else { return };
-    // SAFETY: `info` is the handle QEMU passed to this callback and is valid until it
-    // returns; `hwaddr` is checked for NULL before any use and not kept.
-    let hwaddr = unsafe { qemu_plugin_get_hwaddr(info, vaddr) };
+    // SAFETY: `info` is the handle QEMU passed to this callback, valid until it returns.
+    let is_store = unsafe { qemu_plugin_mem_is_store(info) };
+    let known_phys = is_store
+        .then(|| plugin.map_changing.physical(vcpu_index, vaddr))
+        .flatten();
+    // SAFETY: as above; `hwaddr` is checked for NULL before any use and not kept. A
+    // write that may change the map is not looked up (see `map_change`).
+    let hwaddr = match known_phys {
+        Some(_) => std::ptr::null_mut(),
+        None => unsafe { qemu_plugin_get_hwaddr(info, vaddr) },
+    };
     // SAFETY: called only for the non-NULL `hwaddr` below, during this callback; QEMU
     // interns the name, so it lives as long as the plugin.
     let ask_name = || unsafe {
@@ -283,7 +296,12 @@ unsafe extern "C" fn on_memory_access(
             .then(|| CStr::from_ptr(name).to_str().ok())
             .flatten()
     };
-    let landing = if hwaddr.is_null() {
+    let landing = if let Some(phys_addr) = known_phys {
+        Landing::Io {
+            phys_addr,
+            name: RegionName::Known(None),
+        }
+    } else if hwaddr.is_null() {
         Landing::NotLookedUp
     // SAFETY: `hwaddr` is non-NULL and valid during this callback.
     } else if !unsafe { qemu_plugin_hwaddr_is_io(hwaddr) } {
@@ -297,7 +315,7 @@ unsafe extern "C" fn on_memory_access(
     };
     // SAFETY: `info` is valid during this callback; the union member read is the one
     // the type tag names.
-    let (value, size, is_store) = unsafe {
+    let (value, size) = unsafe {
         let value = qemu_plugin_mem_get_value(info);
         let bits = match value.type_ {
             qemu_plugin_mem_value_type::QEMU_PLUGIN_MEM_VALUE_U8 => u64::from(value.data.u8_),
@@ -307,11 +325,7 @@ unsafe extern "C" fn on_memory_access(
             // 16-byte vector accesses are outside the event model (sizes 1 to 8).
             qemu_plugin_mem_value_type::QEMU_PLUGIN_MEM_VALUE_U128 => return,
         };
-        (
-            bits,
-            1u8 << qemu_plugin_mem_size_shift(info).min(3),
-            qemu_plugin_mem_is_store(info),
-        )
+        (bits, 1u8 << qemu_plugin_mem_size_shift(info).min(3))
     };
     let instr_count = plugin.icount.map(|counter| {
         // SAFETY: reads this vCPU's own slot of a live scoreboard.
@@ -319,7 +333,7 @@ unsafe extern "C" fn on_memory_access(
         // The inline add runs before the instruction, so it counts this one too.
         started.saturating_sub(1)
     });
-    plugin.tracer.on_access(&GuestAccess {
+    let decided = plugin.tracer.decide_and_record(&GuestAccess {
         cpu: vcpu_index,
         access: if is_store {
             Access::Write
@@ -333,6 +347,51 @@ unsafe extern "C" fn on_memory_access(
         instr_count,
         landing,
     });
+    if known_phys.is_none() {
+        if let Some((event, _)) = decided {
+            if let Some(phys) = event.phys_addr {
+                let changes_map = plugin.tracer.changes_memory_map(event.device);
+                plugin
+                    .map_changing
+                    .looked_up(vcpu_index, vaddr, phys, changes_map);
+            }
+        }
+    }
+}
+
+/// QEMU stops on a failed assertion with `abort()`, which runs no exit callback: finish
+/// the trace from the SIGABRT handler (once), then let the abort go on. The handler
+/// runs on the thread that called `abort()`, outside any lock of the recorder (QEMU
+/// asserts in its own code, never inside a plugin call the recorder is in), so it can
+/// finish as the exit callback does.
+fn finish_on_abort() {
+    extern "C" fn on_abort(_signal: libc::c_int) {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            on_fresh_thread(|| {
+                if let Some(plugin) = PLUGIN.get() {
+                    tracing::error!(
+                        "mmio_trace: QEMU aborted; finishing the trace with the {} events recorded before",
+                        plugin.tracer.recorder().events_recorded()
+                    );
+                    plugin.tracer.finish_and_log();
+                }
+            });
+        });
+        // SA_RESETHAND restored the default action: when this returns, abort() raises
+        // SIGABRT again and the process ends as it would have.
+    }
+    // SAFETY: a plain sigaction with a handler that is 'static; `action` is fully
+    // initialised (zeroed, then the fields set) before the call.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_abort as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESETHAND;
+        libc::sigemptyset(&mut action.sa_mask);
+        if libc::sigaction(libc::SIGABRT, &action, std::ptr::null_mut()) != 0 {
+            tracing::warn!("mmio_trace: cannot catch SIGABRT; an abort of QEMU would leave the trace unfinished");
+        }
+    }
 }
 
 /// Runs when QEMU exits (guest power-off, semihosting exit, SIGTERM, SIGINT, `quit`).
