@@ -102,6 +102,12 @@ impl MemoryMap {
         (section.last >= addr).then_some(section.target)
     }
 
+    /// The section holding `addr`, if any: `(first, last, resolution)`.
+    pub fn section_at(&self, addr: u64) -> Option<(u64, u64, Resolution)> {
+        let (&first, section) = self.sections.range(..=addr).next_back()?;
+        (section.last >= addr).then_some((first, section.last, section.target))
+    }
+
     /// The mapped ranges in address order: `(first, last, resolution)`.
     pub fn ranges(&self) -> impl Iterator<Item = (u64, u64, Resolution)> + '_ {
         self.sections
@@ -166,6 +172,11 @@ mod tests {
         );
         // Both halves of the outer region keep its base.
         assert_eq!(map.lookup(0xe000_e0f0).unwrap().base, 0xe000_e000);
+        assert_eq!(
+            map.section_at(0xe000_e100),
+            Some((0xe000_e0f0, 0xe000_efff, map.lookup(0xe000_e100).unwrap()))
+        );
+        assert_eq!(map.section_at(0xe000_f000), None);
     }
 
     #[test]
