@@ -69,6 +69,28 @@ fn lines(path: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// QEMU aborts on a failed assertion (as 10.0.2+ds-2 did in `iotlb_to_section`), which
+/// runs no exit callback: the plugin's SIGABRT handler finishes the trace first.
+#[test]
+fn an_abort_of_qemu_leaves_a_finished_trace() {
+    let firmware = Firmware::lm3s6965evb(&["FOREVER"]);
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a.parquet", "a.jsonl"] {
+        let out = dir.path().join(name);
+        let mut qemu = start(&firmware, &out);
+        wait_for("events in the partial trace", || {
+            std::fs::metadata(partial(&out)).is_ok_and(|m| m.len() > 0)
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        signal(&qemu, "ABRT");
+        let status = qemu.wait().expect("wait");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(6), "{name}: {status}");
+        assert!(!partial(&out).exists(), "{name}: still partial");
+        check_prefix(&firmware, &read_trace(&out));
+    }
+}
+
 #[test]
 fn sigterm_and_sigint_leave_a_complete_trace() {
     let firmware = Firmware::lm3s6965evb(&["FOREVER"]);
@@ -223,8 +245,27 @@ fn wrapper(launcher: &[&str], firmware: &Firmware, out: &Path) -> Command {
         .args(["--", "qemu-system-arm"])
         .args(lm3s6965evb_args(firmware))
         .stdin(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(wrapper_log(out));
     command
+}
+
+/// Where the wrapper's (and QEMU's) messages go: `OUT.log`, shown when a test fails.
+fn wrapper_log(out: &Path) -> std::fs::File {
+    std::fs::File::create(format!("{}.log", out.display())).expect("create the wrapper's log")
+}
+
+/// Waits for the plugin's `.partial` file; fails at once, with the wrapper's
+/// messages, if the wrapper ended first.
+fn wait_for_partial(child: &mut Child, out: &Path) {
+    wait_for("the partial trace", || {
+        if let Some(status) = child.try_wait().expect("wait") {
+            panic!(
+                "the wrapper exited ({status}) before the trace began:\n{}",
+                std::fs::read_to_string(format!("{}.log", out.display())).unwrap_or_default()
+            );
+        }
+        partial(out).exists()
+    });
 }
 
 /// What the wrapper prints once the trace is finished.
@@ -261,11 +302,11 @@ fn sigterm_to_the_wrapper_returns_with_a_finished_trace() {
 
     for (signal_name, name) in [("TERM", "kill.jsonl"), ("HUP", "hup.parquet")] {
         let out = dir.path().join(name);
-        let child = wrapper(&[], &firmware, &out)
+        let mut child = wrapper(&[], &firmware, &out)
             .stdout(Stdio::piped())
             .spawn()
             .expect("mmio-trace qemu starts");
-        wait_for("the partial trace", || partial(&out).exists());
+        wait_for_partial(&mut child, &out);
         std::thread::sleep(Duration::from_millis(1500));
         signal(&child, signal_name);
         let output = child.wait_with_output().expect("the wrapper exits");

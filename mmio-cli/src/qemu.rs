@@ -88,11 +88,15 @@ pub fn run(args: QemuArgs, stdout: &mut impl Write) -> Result<ExitCode> {
         std::fs::write(path, &mtree).with_context(|| format!("cannot write {}", path.display()))?;
     }
 
+    // A monitor of the plugin's own, to fetch a fresh map from when the guest maps or
+    // moves a device.
+    let plugin_qmp = scratch.path().join("plugin-qmp.sock");
     let mut plugin_arg = format!(
-        "{},out_log={},mtree={}",
+        "{},out_log={},mtree={},qmp={}",
         plugin.display(),
         args.out.display(),
-        mtree_path.display()
+        mtree_path.display(),
+        plugin_qmp.display()
     );
     if let Some(machine) = machine_name(qemu_args) {
         plugin_arg.push_str(&format!(",machine={machine}"));
@@ -121,6 +125,8 @@ pub fn run(args: QemuArgs, stdout: &mut impl Write) -> Result<ExitCode> {
 
     let mut child = Command::new(qemu)
         .args(qemu_args)
+        .arg("-qmp")
+        .arg(format!("unix:{},server=on,wait=off", plugin_qmp.display()))
         .arg("-plugin")
         .arg(&plugin_arg)
         .spawn()

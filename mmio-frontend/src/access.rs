@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use mmio_core::{Access, DeviceId, DeviceKind, MmioEvent};
 
 use crate::address_space::{AddressSpace, Lookup};
+use crate::map_refresh::MapRefresh;
 use crate::region::is_anonymous;
 
 /// One guest memory access as a front end saw it.
@@ -87,6 +88,8 @@ pub struct Decider {
     identity_mapping: AtomicBool,
     /// Device accesses no name could be found for.
     unresolved: AtomicU64,
+    /// How a stale map is made current, when the front end can fetch one.
+    refresh: Option<MapRefresh>,
 }
 
 impl Decider {
@@ -96,7 +99,22 @@ impl Decider {
             space,
             identity_mapping: AtomicBool::new(true),
             unresolved: AtomicU64::new(0),
+            refresh: None,
         }
+    }
+
+    /// Decides with the map of `space`, fetching a fresh one through `refresh` where
+    /// QEMU's region for an access disagrees with it.
+    pub fn with_refresh(space: AddressSpace, refresh: MapRefresh) -> Decider {
+        Decider {
+            refresh: Some(refresh),
+            ..Decider::new(space)
+        }
+    }
+
+    /// How the map is kept current, if it is.
+    pub fn refresh(&self) -> Option<&MapRefresh> {
+        self.refresh.as_ref()
     }
 
     /// The address space accesses are looked up in.
@@ -185,16 +203,28 @@ impl Decider {
     /// for is asked only where the map has no device (no map, a hole, memory, a region
     /// mapped after the dump); one map lookup either way.
     fn named(&self, name: RegionName<'_>, phys_addr: u64) -> (DeviceId, u64) {
-        let looked_up = self.space.lookup(phys_addr);
+        let mut looked_up = self.space.lookup(phys_addr);
+        let unchecked = self
+            .refresh
+            .as_ref()
+            .filter(|refresh| !refresh.is_checked(phys_addr));
         let name = match name {
             RegionName::Known(name) => name,
             RegionName::Ask(ask) => match looked_up {
-                Lookup::Region(found, DeviceKind::Device | DeviceKind::Unimplemented) => {
+                Lookup::Region(found, DeviceKind::Device | DeviceKind::Unimplemented)
+                    if unchecked.is_none() =>
+                {
                     return (found.device, found.base)
                 }
                 _ => ask(),
             },
         };
+        if let Some(refresh) = unchecked {
+            if !self.agrees(name, looked_up, phys_addr) && refresh.refresh(&self.space, phys_addr) {
+                looked_up = self.space.lookup(phys_addr);
+            }
+            refresh.mark_checked(phys_addr);
+        }
         let name = match name {
             Some(name) if !is_anonymous(name) => name,
             _ => {
@@ -224,6 +254,29 @@ impl Decider {
             .intern(name, 0, 0, DeviceKind::Device)
             .unwrap_or(DeviceId::UNKNOWN);
         (device, 0)
+    }
+}
+
+impl Decider {
+    /// Whether the map can be what QEMU dispatched the access at `phys_addr` to: the
+    /// region QEMU named, or, for a region QEMU leaves anonymous (a page shared by
+    /// devices, an unnamed device, its unassigned region), an unnamed region or a
+    /// device sharing its page (one filling the page would have been named: it has
+    /// gone). A stub QEMU names anonymous is checked: stubs are what devices are
+    /// mapped over.
+    fn agrees(&self, name: Option<&str>, looked_up: Lookup, phys_addr: u64) -> bool {
+        match (name.filter(|name| !is_anonymous(name)), looked_up) {
+            (Some(name), Lookup::Region(found, _)) => {
+                self.space.devices().with(found.device, |device| {
+                    device.is_some_and(|d| &*d.name == name)
+                })
+            }
+            (None, Lookup::Region(_, DeviceKind::Device)) => !self.space.fills_page(phys_addr),
+            (None, Lookup::Unnamed(_)) => true,
+            // A hole (QEMU's unassigned region, or a device mapped since), memory,
+            // or no map at all.
+            _ => false,
+        }
     }
 }
 
@@ -547,5 +600,78 @@ mod tests {
             .decide(&access(0x4000_c018, panda(0x4000_c018, 0x18)))
             .unwrap();
         assert_eq!((early.device, early.offset), (DeviceId::UNKNOWN, 0x18));
+    }
+
+    /// Dumps handed out in turn, counting the fetches.
+    struct Dumps(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl crate::map_refresh::MapFetch for Dumps {
+        fn fetch(&mut self) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+            let mut dumps = self.0.lock().unwrap();
+            Ok(if dumps.len() > 1 {
+                dumps.remove(0)
+            } else {
+                dumps[0].clone()
+            })
+        }
+    }
+
+    /// Issue #20: U-Boot maps an e1000e's BAR0 at 0x10000000 on `virt` after the map
+    /// was dumped. QEMU names the region; the map still says PCI window: a fresh map is
+    /// fetched once, and the access gets the device's base and offset.
+    #[test]
+    fn a_device_mapped_after_the_dump_is_named_from_a_fresh_map() {
+        const VIRT: &str = include_str!("../tests/fixtures/virt.mtree");
+        let mapped: String = VIRT
+            .lines()
+            .map(|line| match line.trim_end() {
+                "  0000000010000000-000000003efeffff (prio 0, i/o): gpex_mmio_window @0000000010000000" => {
+                    "  0000000010000000-000000001001ffff (prio 1, i/o): e1000e-mmio\n  0000000010020000-000000003efeffff (prio 0, i/o): gpex_mmio_window @0000000010020000\n".to_string()
+                }
+                line => format!("{line}\n"),
+            })
+            .collect();
+        assert_ne!(mapped, VIRT);
+        let dumps = std::sync::Arc::new(std::sync::Mutex::new(vec![mapped]));
+        let space = AddressSpace::from_mtree(VIRT, Arc::new(DeviceTable::new())).unwrap();
+        let decider = Decider::with_refresh(
+            space,
+            MapRefresh::new(Box::new(Dumps(dumps.clone())), VIRT.to_string()),
+        );
+        let decide = |addr, name| {
+            seen(
+                &decider,
+                decider.decide(&access(addr, io(addr, name))).unwrap(),
+            )
+        };
+        for addr in [0x1000_0008, 0x1000_0010] {
+            assert_eq!(
+                decide(addr, "e1000e-mmio"),
+                (
+                    addr,
+                    Some(addr),
+                    addr - 0x1000_0000,
+                    Some("e1000e-mmio".into()),
+                    Some(DeviceKind::Device)
+                )
+            );
+        }
+        let refresh = decider.refresh().unwrap();
+        assert_eq!(refresh.fetches(), 1, "one fetch for the page");
+        // Where QEMU and the fresh map agree nothing is fetched; a disagreement the
+        // fetch cannot resolve (an unchanged map) settles the page.
+        decide(0x0900_0018, "pl011");
+        assert_eq!(refresh.fetches(), 1);
+        assert_eq!(decide(0x0c00_0000, "anon5a3c1e80").3, None);
+        assert_eq!(decide(0x0c00_0004, "anon5a3c1e80").3, None);
+        assert_eq!(
+            refresh.fetches(),
+            2,
+            "a settled page is not fetched for again"
+        );
+        // A device gone from a page it filled: QEMU says anonymous, the map a device.
+        assert!(decider.space().fills_page(0x0903_0000));
+        decide(0x0903_0000, "anon5a3c1e80");
+        assert_eq!(refresh.fetches(), 3);
     }
 }

@@ -47,6 +47,15 @@ impl AddressSpace {
         Ok(space)
     }
 
+    /// Replaces the whole map with the CPU's address space of a newer `info mtree -f`
+    /// dump (the guest changed its map); devices already interned keep their ids.
+    pub fn replace_from_mtree(&self, text: &str) -> Result<(), MtreeError> {
+        let fresh = AddressSpace::from_mtree(text, self.devices.clone())?;
+        let map = fresh.map.into_inner().unwrap_or_else(|p| p.into_inner());
+        *self.map.write().unwrap_or_else(|p| p.into_inner()) = map;
+        Ok(())
+    }
+
     /// A section appeared (`region_add`; registering a listener replays them all). It
     /// covers whatever was mapped there before.
     pub fn add(&self, section: &Section) {
@@ -91,6 +100,18 @@ impl AddressSpace {
             None if map.is_empty() => Lookup::NoMap,
             None => Lookup::Hole,
         }
+    }
+
+    /// Whether one section fills the whole 4 KiB page of `addr`: QEMU then names the
+    /// region an access there reaches, and says `anon…` only for a page several
+    /// regions share (a subpage) or for a hole.
+    pub fn fills_page(&self, addr: u64) -> bool {
+        let page = addr & !0xfff;
+        self.map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .section_at(addr)
+            .is_some_and(|(first, last, _)| first <= page && last >= page | 0xfff)
     }
 
     /// Whether nothing is known of the address space yet.

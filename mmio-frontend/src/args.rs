@@ -147,6 +147,7 @@ impl<Own: FrontEndArgs> PluginArgs<Own> {
             },
             map,
             extra_sinks,
+            map_fetch: None,
         }
     }
 

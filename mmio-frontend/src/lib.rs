@@ -18,7 +18,9 @@
 pub mod access;
 pub mod address_space;
 pub mod args;
+pub mod map_refresh;
 pub mod mtree;
+pub mod qmp;
 pub mod region;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;

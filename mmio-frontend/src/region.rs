@@ -8,6 +8,11 @@ use mmio_core::DeviceKind;
 /// device mapped over it wins; nothing else in QEMU uses it.
 pub const UNIMPLEMENTED_DEVICE_PRIORITY: i64 = -1000;
 
+/// `empty_slot_init` (hw/misc/empty_slot.c, QEMU 10.0.2) maps its `empty-slot` stub,
+/// which stands for hardware a bus decodes but QEMU does not model (Malta's GT-64120
+/// windows, sun4m), at this priority.
+pub const EMPTY_SLOT_PRIORITY: i64 = -10000;
+
 /// What QEMU says of a memory region: the flags of its `MemoryRegion` (PANDA's
 /// `MemoryListener`) or the attribute of its `info mtree -f` line (stock QEMU).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,7 +51,10 @@ impl RegionFlags {
             DeviceKind::Rom
         } else if self.ram {
             DeviceKind::Ram
-        } else if self.priority == UNIMPLEMENTED_DEVICE_PRIORITY {
+        } else if matches!(
+            self.priority,
+            UNIMPLEMENTED_DEVICE_PRIORITY | EMPTY_SLOT_PRIORITY
+        ) {
             DeviceKind::Unimplemented
         } else {
             DeviceKind::Device

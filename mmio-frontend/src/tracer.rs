@@ -19,6 +19,7 @@ use thiserror::Error;
 
 use crate::access::{Decider, GuestAccess};
 use crate::address_space::AddressSpace;
+use crate::map_refresh::{MapFetch, MapRefresh};
 use crate::mtree::MtreeError;
 
 /// Why a tracer could not start.
@@ -73,6 +74,9 @@ pub struct TracerSetup<'a> {
     pub map: MapSource<'a>,
     /// More sinks besides the file (PANDA's in-memory copy for its C API).
     pub extra_sinks: Vec<Box<dyn EventSink>>,
+    /// Where a fresh map comes from when the guest changes its own (stock QEMU's QMP
+    /// socket; PANDA's listener keeps its map current by itself).
+    pub map_fetch: Option<Box<dyn MapFetch>>,
 }
 
 /// One front end's recording.
@@ -92,21 +96,26 @@ impl Tracer {
     /// Loads the map, creates the trace file and starts the recorder.
     pub fn start(setup: TracerSetup<'_>) -> Result<Tracer, SetupError> {
         let devices = Arc::new(DeviceTable::new());
-        let space = match setup.map {
+        let (space, dump) = match setup.map {
             MapSource::Mtree(path) => {
                 let text =
                     std::fs::read_to_string(path).map_err(|source| SetupError::ReadMtree {
                         path: path.to_path_buf(),
                         source,
                     })?;
-                AddressSpace::from_mtree(&text, devices.clone()).map_err(|source| {
+                let space = AddressSpace::from_mtree(&text, devices.clone()).map_err(|source| {
                     SetupError::ParseMtree {
                         path: path.to_path_buf(),
                         source,
                     }
-                })?
+                })?;
+                (space, text)
             }
-            MapSource::Empty => AddressSpace::new(devices.clone()),
+            MapSource::Empty => (AddressSpace::new(devices.clone()), String::new()),
+        };
+        let decider = match setup.map_fetch {
+            Some(fetch) => Decider::with_refresh(space, MapRefresh::new(fetch, dump)),
+            None => Decider::new(space),
         };
         let mut sinks = Vec::new();
         if let Some(path) = setup.out_log {
@@ -118,7 +127,7 @@ impl Tracer {
             ..RecorderConfig::default()
         };
         Ok(Tracer {
-            decider: Decider::new(space),
+            decider,
             recorder: Recorder::start(config, devices, sinks)?,
             stopped: AtomicBool::new(false),
             outcome: Mutex::new(None),
@@ -247,6 +256,12 @@ impl Tracer {
             ),
             Err(error) => tracing::error!("mmio_trace: {}", crate::ErrorChain(&error)),
         }
+        if let Some(refresh) = self.decider.refresh() {
+            tracing::info!(
+                "mmio_trace: the memory map was fetched {} times while the guest ran",
+                refresh.fetches()
+            );
+        }
         let unresolved = self.decider.unresolved();
         if unresolved > 0 {
             tracing::warn!(
@@ -296,6 +311,7 @@ mod tests {
             info: TraceInfo::default(),
             map: MapSource::Empty,
             extra_sinks: Vec::new(),
+            map_fetch: None,
         })
         .unwrap()
     }
@@ -353,6 +369,7 @@ mod tests {
             info: TraceInfo::default(),
             map: MapSource::Mtree(&missing),
             extra_sinks: Vec::new(),
+            map_fetch: None,
         })
         .err()
         .unwrap();

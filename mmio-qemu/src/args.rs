@@ -41,6 +41,9 @@ pub struct QemuOptions {
     pub machine: String,
     /// Log the number of events recorded every few seconds.
     pub progress: bool,
+    /// A QMP socket of this QEMU (`-qmp unix:PATH,server=on,wait=off`) to fetch a
+    /// fresh map from when the guest maps or moves a device.
+    pub qmp: Option<PathBuf>,
 }
 
 impl Default for QemuOptions {
@@ -52,6 +55,7 @@ impl Default for QemuOptions {
             skip_sp_pc: true,
             machine: String::new(),
             progress: false,
+            qmp: None,
         }
     }
 }
@@ -64,11 +68,13 @@ impl FrontEndArgs for QemuOptions {
         "skip_sp_pc",
         "machine",
         "progress",
+        "qmp",
     ];
 
     fn set(&mut self, key: &str, value: &str) -> Result<bool, ArgsError> {
         match key {
             "mtree" => self.mtree = Some(PathBuf::from(value)),
+            "qmp" => self.qmp = Some(PathBuf::from(value)),
             "instrument" => {
                 self.instrument = match value {
                     "last" => Instrument::Last,
@@ -147,7 +153,7 @@ mod tests {
         );
         assert_eq!(
             parse(&["out_log=t.json", "colour=red"]).unwrap_err().to_string(),
-            "unknown argument \"colour\" (expected out_log, format, rotate, run, mtree, instrument, icount, skip_sp_pc, machine, progress, devices, ranges, access, kinds)"
+            "unknown argument \"colour\" (expected out_log, format, rotate, run, mtree, instrument, icount, skip_sp_pc, machine, progress, qmp, devices, ranges, access, kinds)"
         );
         assert_eq!(
             parse(&["out_log=t.json", "icount=maybe"])

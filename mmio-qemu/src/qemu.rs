@@ -8,6 +8,7 @@ use std::time::Duration;
 use mmio_core::Access;
 use mmio_export::TraceInfo;
 use mmio_frontend::access::{GuestAccess, Landing, RegionName};
+use mmio_frontend::map_refresh::{MapFetch, QmpMapFetch};
 use mmio_frontend::tracer::{on_fresh_thread, MapSource, Tracer};
 use mmio_frontend::ErrorChain;
 use qemu_plugin::sys::{
@@ -92,15 +93,18 @@ fn install(
         &own.machine,
         word_size(&info.target_name),
     );
-    let tracer = Tracer::start(
-        args.tracer_setup(
-            trace_info,
-            own.mtree
-                .as_deref()
-                .map_or(MapSource::Empty, MapSource::Mtree),
-            Vec::new(),
-        ),
-    )?;
+    let mut setup = args.tracer_setup(
+        trace_info,
+        own.mtree
+            .as_deref()
+            .map_or(MapSource::Empty, MapSource::Mtree),
+        Vec::new(),
+    );
+    setup.map_fetch = own
+        .qmp
+        .clone()
+        .map(|path| Box::new(QmpMapFetch::new(path)) as Box<dyn MapFetch>);
+    let tracer = Tracer::start(setup)?;
     let icount = own.icount.then(|| {
         // SAFETY: plain FFI call; an 8-byte element holds one u64 per vCPU.
         let score = unsafe { qemu_plugin_scoreboard_new(std::mem::size_of::<u64>()) };
@@ -378,8 +382,13 @@ fn finish_on_abort() {
                 }
             });
         });
-        // SA_RESETHAND restored the default action: when this returns, abort() raises
-        // SIGABRT again and the process ends as it would have.
+        // SA_RESETHAND restored the default action, so this ends the process as the
+        // abort would have once the handler returns (SIGABRT is blocked until then);
+        // a SIGABRT sent with kill(1) ends it the same way.
+        // SAFETY: raise is async-signal-safe.
+        unsafe {
+            libc::raise(libc::SIGABRT);
+        }
     }
     // SAFETY: a plain sigaction with a handler that is 'static; `action` is fully
     // initialised (zeroed, then the fields set) before the call.
