@@ -30,7 +30,7 @@ def check_parquet(path, counts, max_value):
     rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
     types = {row[0]: row[1] for row in rows}
     for column, want in [("seq", "UBIGINT"), ("cpu", "UINTEGER"), ("type", "VARCHAR"),
-                         ("guest_pc", "UBIGINT"), ("phys_addr", "UBIGINT"),
+                         ("space", "VARCHAR"), ("guest_pc", "UBIGINT"), ("phys_addr", "UBIGINT"),
                          ("virt_addr", "UBIGINT"), ("offset", "UBIGINT"),
                          ("size", "UTINYINT"), ("value", "UBIGINT"), ("device", "VARCHAR"),
                          ("device_kind", "VARCHAR"), ("instr_count", "UBIGINT"),
@@ -51,6 +51,7 @@ def check_parquet(path, counts, max_value):
                          ("value", "uint64")]:
         expect(f"pandas dtype of {column}", str(frame[column].dtype), want)
     expect("pandas dtype of device", str(frame["device"].dtype), "category")
+    expect("pandas dtype of space", str(frame["space"].dtype), "category")
     schema = pq.read_schema(path)
     expect("Arrow type of device", str(schema.field("device").type),
            "dictionary<values=string, indices=uint16, ordered=0>")

@@ -24,6 +24,7 @@ fn events() -> (Arc<DeviceTable>, Vec<MmioEvent>) {
         seq: 0,
         cpu: 0,
         access: Access::Read,
+        space: mmio_core::Space::Memory,
         guest_pc: 0xffff_ffff_ffff_fff0,
         phys_addr: Some(0xffff_ffff_ffff_f000),
         virt_addr: 0xffff_ffff_ffff_f000,

@@ -15,7 +15,7 @@ use mmio_export::{
 };
 
 use crate::progress::Progress;
-use crate::summary::{device_of, slot, FastSet, MulHasher};
+use crate::summary::{address_text, device_of, slot, FastSet, MulHasher};
 use crate::svd::{register_address, SvdMap};
 use crate::symbols::{Functions, Symbols};
 
@@ -72,7 +72,7 @@ pub fn show(
         let e = event?;
         let phys = e
             .phys_addr
-            .map_or_else(|| "-".into(), |p| format!("{p:#x}"));
+            .map_or_else(|| "-".into(), |p| address_text(e.space, p));
         let mut row = format!(
             "{:>8}  {:>3}  {}  {:>10}  {:>18}  {:>18}  {:>4}  {:>18}  {:<16}  {:>8}",
             e.seq,
@@ -168,7 +168,7 @@ pub fn registers(
         |(registers, shown), columns| {
             for row in 0..columns.len() {
                 let id = columns.device[row];
-                let slot = slot(id);
+                let slot = slot(id, columns.space[row]);
                 if slot >= shown.len() {
                     shown.resize(slot + 1, None);
                 }
@@ -180,8 +180,8 @@ pub fn registers(
                 }
                 let register = registers.entry((slot, columns.offset[row])).or_default();
                 match columns.access[row] {
-                    Access::Read => register.reads += 1,
-                    _ => register.writes += 1,
+                    Access::Write => register.writes += 1,
+                    Access::Read | Access::Fetch => register.reads += 1,
                 }
                 *register.values.entry(columns.value[row]).or_default() += 1;
                 register.pcs.insert(columns.guest_pc[row]);
@@ -369,11 +369,11 @@ pub fn convert(
 }
 
 /// What is compared between two traces' events.
-fn key(devices: &DeviceTable, e: &MmioEvent) -> (Access, u64, Option<u64>, u8, u64, String) {
+fn key(devices: &DeviceTable, e: &MmioEvent) -> (Access, u64, Option<String>, u8, u64, String) {
     (
         e.access,
         e.guest_pc,
-        e.phys_addr,
+        e.phys_addr.map(|p| address_text(e.space, p)),
         e.size,
         e.value,
         device_name(devices, e.device),
@@ -411,7 +411,7 @@ pub fn diff(a: &Path, b: &Path, symbols: &Symbols, out: &mut impl Write) -> Resu
             let lk = l.as_ref().map(|e| key(&left_devices, e));
             let rk = r.as_ref().map(|e| key(&right_devices, e));
             if lk != rk {
-                let describe = |k: Option<(Access, u64, Option<u64>, u8, u64, String)>| {
+                let describe = |k: Option<(Access, u64, Option<String>, u8, u64, String)>| {
                     match k {
                     Some((access, pc, phys, size, value, device)) => format!(
                         "{access} pc={pc:#x}{} addr={} size={size} value={value:#x} device={device}",
@@ -420,7 +420,7 @@ pub fn diff(a: &Path, b: &Path, symbols: &Symbols, out: &mut impl Write) -> Resu
                         } else {
                             format!(" ({})", symbols.describe(pc))
                         },
-                        phys.map_or("-".into(), |p| format!("{p:#x}"))
+                        phys.unwrap_or_else(|| "-".into())
                     ),
                     None => "(trace ended)".into(),
                 }

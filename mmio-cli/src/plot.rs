@@ -207,7 +207,7 @@ pub fn plot(paths: &[PathBuf], output: &Path, options: &PlotOptions) -> Result<(
         let lane = &mut lanes[lane];
         let cell = &mut lane.bins[bin];
         match event.access {
-            Access::Read => cell.0 += 1,
+            Access::Read | Access::Fetch => cell.0 += 1,
             Access::Write => cell.1 += 1,
         }
         if hover {

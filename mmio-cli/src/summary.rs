@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Result;
-use mmio_core::{Access, DeviceId, DeviceKind, DeviceTable};
+use mmio_core::{Access, DeviceId, DeviceKind, DeviceTable, Space};
 use mmio_export::{EventColumns, Wanted};
 
 use crate::svd::SvdMap;
@@ -22,9 +22,15 @@ pub struct DeviceSummary {
     /// Where the device's region starts: tells apart devices of one name (a board's
     /// four `pl011` UARTs).
     pub base: Option<u64>,
+    /// `memory`, or `io` for x86 port I/O (whose base is a port).
+    pub space: Space,
     pub kind: Option<String>,
     pub reads: u64,
     pub writes: u64,
+    /// Instructions fetched from the device's region (counted among `reads` too):
+    /// the guest executed from I/O.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub fetches: u64,
     /// Distinct offsets (registers) touched.
     pub registers: usize,
     /// Distinct PCs that touched the device.
@@ -49,6 +55,8 @@ pub struct MissingPeripheral {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub svd_peripheral: Option<String>,
     pub kind: String,
+    /// `memory`, or `io` for x86 ports.
+    pub space: Space,
     /// The stub's region (a 4 KiB page of it when it is larger), or the 4 KiB page of
     /// an unassigned address.
     pub first_address: u64,
@@ -120,12 +128,18 @@ impl Hasher for MulHasher {
     }
 }
 
-/// The slot of a device in a per-device vector: the two absent ids first.
-pub(crate) fn slot(id: DeviceId) -> usize {
-    match id {
-        DeviceId::UNKNOWN => 0,
-        DeviceId::UNASSIGNED => 1,
-        DeviceId(index) => index as usize + 2,
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The slot of a device in a per-device vector: the absent ids first (unassigned
+/// addresses and unassigned ports apart).
+pub(crate) fn slot(id: DeviceId, space: Space) -> usize {
+    match (id, space) {
+        (DeviceId::UNKNOWN, _) => 0,
+        (DeviceId::UNASSIGNED, Space::Memory) => 1,
+        (DeviceId::UNASSIGNED, Space::Io) => 2,
+        (DeviceId(index), _) => index as usize + 3,
     }
 }
 
@@ -133,8 +147,16 @@ pub(crate) fn slot(id: DeviceId) -> usize {
 pub(crate) fn device_of(slot: usize) -> DeviceId {
     match slot {
         0 => DeviceId::UNKNOWN,
-        1 => DeviceId::UNASSIGNED,
-        n => DeviceId((n - 2) as u32),
+        1 | 2 => DeviceId::UNASSIGNED,
+        n => DeviceId((n - 3) as u32),
+    }
+}
+
+/// An address as the tables show it: `io:0x3f8` for a port.
+pub(crate) fn address_text(space: Space, address: u64) -> String {
+    match space {
+        Space::Memory => format!("{address:#x}"),
+        Space::Io => format!("io:{address:#x}"),
     }
 }
 
@@ -143,6 +165,9 @@ pub(crate) fn device_of(slot: usize) -> DeviceId {
 struct Tally {
     reads: u64,
     writes: u64,
+    fetches: u64,
+    /// The space of the accesses (a device lives in one).
+    space: Space,
     /// (seq, pc) of the lowest and highest `seq`.
     first: (u64, u64),
     last: (u64, u64),
@@ -152,16 +177,21 @@ struct Tally {
 }
 
 impl Tally {
-    fn count(&mut self, seq: u64, pc: u64, access: Access) {
+    fn count(&mut self, seq: u64, pc: u64, access: Access, space: Space) {
         if self.reads + self.writes == 0 || seq < self.first.0 {
             self.first = (seq, pc);
         }
         if self.reads + self.writes == 0 || seq >= self.last.0 {
             self.last = (seq, pc);
         }
+        self.space = space;
         match access {
+            Access::Write => self.writes += 1,
             Access::Read => self.reads += 1,
-            _ => self.writes += 1,
+            Access::Fetch => {
+                self.reads += 1;
+                self.fetches += 1;
+            }
         }
     }
 
@@ -181,6 +211,8 @@ impl Tally {
         }
         self.reads += other.reads;
         self.writes += other.writes;
+        self.fetches += other.fetches;
+        self.space = other.space;
         self.offsets.extend(other.offsets);
         for (pc, n) in other.pcs {
             *self.pcs.entry(pc).or_default() += n;
@@ -248,14 +280,19 @@ impl Partial {
     fn add(&mut self, columns: &EventColumns, devices: &DeviceTable) {
         self.events += columns.len() as u64;
         for row in 0..columns.len() {
-            let (seq, pc, access) = (columns.seq[row], columns.guest_pc[row], columns.access[row]);
-            let slot = slot(columns.device[row]);
+            let (seq, pc, access, space) = (
+                columns.seq[row],
+                columns.guest_pc[row],
+                columns.access[row],
+                columns.space[row],
+            );
+            let slot = slot(columns.device[row], space);
             if slot >= self.devices.len() {
                 self.devices.resize_with(slot + 1, Tally::default);
                 self.missing_range.resize(slot + 1, None);
             }
             let tally = &mut self.devices[slot];
-            tally.count(seq, pc, access);
+            tally.count(seq, pc, access, space);
             tally.offsets.insert(columns.offset[row]);
             *tally.pcs.entry(pc).or_default() += 1;
             let missing = *self.missing_range[slot]
@@ -267,7 +304,7 @@ impl Partial {
                 Missing::Region(first, last) => (first, last),
             };
             let tally = self.missing.entry((first, last, slot)).or_default();
-            tally.count(seq, pc, access);
+            tally.count(seq, pc, access, space);
             *tally.pcs.entry(pc).or_default() += 1;
         }
     }
@@ -284,10 +321,12 @@ impl Partial {
                 let device = devices.get(id);
                 DeviceSummary {
                     base: device.as_ref().map(|d| d.base),
+                    space: tally.space,
                     device: device.map(|d| d.name.to_string()),
                     kind: devices.kind(id).map(|k| k.as_str().to_string()),
                     reads: tally.reads,
                     writes: tally.writes,
+                    fetches: tally.fetches,
                     registers: tally.offsets.len(),
                     pcs: tally.pcs.len(),
                     top_functions: top_functions(symbols, &tally.pcs),
@@ -319,6 +358,7 @@ impl Partial {
                     .unwrap_or(DeviceKind::Unassigned)
                     .as_str()
                     .to_string(),
+                space: tally.space,
                 first_address: first,
                 last_address: last,
                 reads: tally.reads,
@@ -328,7 +368,8 @@ impl Partial {
             })
             .collect();
         missing.sort_by(|a, b| {
-            (a.first_address, a.last_address, &a.device).cmp(&(
+            (a.space, a.first_address, a.last_address, &a.device).cmp(&(
+                b.space,
                 b.first_address,
                 b.last_address,
                 &b.device,
@@ -389,7 +430,7 @@ impl Summary {
                 [
                     d.device.clone().unwrap_or_else(|| "(none)".into()),
                     d.base
-                        .map_or_else(|| "-".into(), |base| format!("{base:#x}")),
+                        .map_or_else(|| "-".into(), |base| address_text(d.space, base)),
                     d.kind.clone().unwrap_or_else(|| "-".into()),
                     d.reads.to_string(),
                     d.writes.to_string(),
@@ -407,6 +448,15 @@ impl Summary {
             self.events,
             self.devices.len()
         )?;
+        for d in self.devices.iter().filter(|d| d.fetches > 0) {
+            writeln!(
+                out,
+                "the guest executed {} instructions fetched from {} ({}): code where the board has a device or nothing",
+                d.fetches,
+                d.device.as_deref().unwrap_or("unassigned addresses"),
+                d.kind.as_deref().unwrap_or("-"),
+            )?;
+        }
         if self.devices.iter().any(|d| !d.top_functions.is_empty()) {
             writeln!(out, "\ntop functions per device (accesses):")?;
             for d in &self.devices {
@@ -434,7 +484,11 @@ impl Summary {
             .iter()
             .map(|m| {
                 [
-                    format!("{:#x}-{:#x}", m.first_address, m.last_address),
+                    format!(
+                        "{}-{:#x}",
+                        address_text(m.space, m.first_address),
+                        m.last_address
+                    ),
                     m.kind.clone(),
                     m.device.clone().unwrap_or_else(|| "-".into()),
                     m.reads.to_string(),

@@ -28,6 +28,7 @@ fn event(cpu: u32, n: u64) -> MmioEvent {
         seq: 0,
         cpu,
         access: Access::Write,
+        space: mmio_core::Space::Memory,
         guest_pc: 0x1000 + (n & 0xff),
         phys_addr: Some(0x4000_c000),
         virt_addr: 0x4000_c000,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::DeviceId;
 
-/// Direction of a guest access, shown as `R` or `W` in every output format.
+/// Direction of a guest access, shown as `R`, `W` or `X` in every output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Access {
     /// A load.
@@ -13,6 +13,11 @@ pub enum Access {
     /// A store.
     #[serde(rename = "W")]
     Write,
+    /// An instruction fetched from a device's region: the guest executes from I/O
+    /// (code that ran off its image into an unmapped area, or firmware loaded where
+    /// the board has no memory). `value` holds the instruction's bytes as read.
+    #[serde(rename = "X")]
+    Fetch,
 }
 
 impl Access {
@@ -21,25 +26,79 @@ impl Access {
         match self {
             Access::Read => "R",
             Access::Write => "W",
+            Access::Fetch => "X",
         }
     }
+
+    /// Every access type, in the order of their letters.
+    pub const ALL: [Access; 3] = [Access::Read, Access::Write, Access::Fetch];
 }
 
 /// A text that is no [`Access`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not an access type (expected R or W)")]
+#[error("{0:?} is not an access type (expected R, W or X)")]
 pub struct UnknownAccess(pub String);
 
 impl std::str::FromStr for Access {
     type Err = UnknownAccess;
 
-    /// Parses `R`/`W` (either case).
+    /// Parses `R`/`W`/`X` (either case).
     fn from_str(text: &str) -> Result<Access, UnknownAccess> {
         match text {
             "R" | "r" => Ok(Access::Read),
             "W" | "w" => Ok(Access::Write),
+            "X" | "x" => Ok(Access::Fetch),
             _ => Err(UnknownAccess(text.to_string())),
         }
+    }
+}
+
+/// The address space an access went through: memory (every architecture), or the
+/// separate I/O port space of x86 (`in`, `out`, `ins`, `outs`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum Space {
+    /// The CPU's memory address space: memory-mapped I/O.
+    #[default]
+    #[serde(rename = "memory")]
+    Memory,
+    /// x86 port I/O: the address is the port number.
+    #[serde(rename = "io")]
+    Io,
+}
+
+impl Space {
+    /// The form used in every output format: `memory` or `io`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Space::Memory => "memory",
+            Space::Io => "io",
+        }
+    }
+}
+
+/// A text that is no [`Space`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an address space (expected memory or io)")]
+pub struct UnknownSpace(pub String);
+
+impl std::str::FromStr for Space {
+    type Err = UnknownSpace;
+
+    /// Parses `memory` or `io`.
+    fn from_str(text: &str) -> Result<Space, UnknownSpace> {
+        match text {
+            "memory" => Ok(Space::Memory),
+            "io" => Ok(Space::Io),
+            _ => Err(UnknownSpace(text.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for Space {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -64,13 +123,16 @@ pub struct MmioEvent {
     pub seq: u64,
     /// Index of the vCPU that made the access.
     pub cpu: u32,
-    /// Read or write.
+    /// Read, write or instruction fetch.
     #[serde(rename = "type")]
     pub access: Access,
+    /// Memory, or x86 port I/O (whose addresses are port numbers).
+    #[serde(default)]
+    pub space: Space,
     /// Guest virtual address of the instruction that made the access (precise PC).
     pub guest_pc: u64,
-    /// Absolute guest-physical address accessed; `None` only where the emulator could
-    /// not translate it.
+    /// Absolute guest-physical address accessed (the port, for port I/O); `None` only
+    /// where the emulator could not translate it.
     pub phys_addr: Option<u64>,
     /// Address the guest used (virtual; equal to `phys_addr` without an MMU).
     pub virt_addr: u64,
@@ -79,7 +141,9 @@ pub struct MmioEvent {
     pub offset: u64,
     /// Access width in bytes: 1, 2, 4 or 8.
     pub size: u8,
-    /// Value read (after the access) or written, masked to `size` bytes.
+    /// Value read (after the access) or written, masked to `size` bytes, as the device
+    /// saw it: in the device's byte order where it differs from the CPU's (a PCI
+    /// device under a big-endian CPU), as QEMU's own trace shows it.
     pub value: u64,
     /// Device whose region was accessed ([`DeviceId::UNKNOWN`] when none is known).
     pub device: DeviceId,
@@ -104,13 +168,20 @@ impl MmioEvent {
 }
 
 impl fmt::Display for MmioEvent {
-    /// `#seq cpuN R pc=0x… addr=0x… (+0x…) size=N value=0x…`, with hex zero-padded to
+    /// `#seq cpuN R pc=0x… addr=0x… (+0x…) size=N value=0x…` (`port=` for port I/O), with hex zero-padded to
     /// the access width so a register dump lines up.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "#{} cpu{} {} pc={:#x} addr=",
-            self.seq, self.cpu, self.access, self.guest_pc
+            "#{} cpu{} {} pc={:#x} {}=",
+            self.seq,
+            self.cpu,
+            self.access,
+            self.guest_pc,
+            match self.space {
+                Space::Memory => "addr",
+                Space::Io => "port",
+            }
         )?;
         match self.phys_addr {
             Some(addr) => write!(f, "{addr:#x}")?,
@@ -137,6 +208,7 @@ mod tests {
             seq: 7,
             cpu: 1,
             access: Access::Write,
+            space: Space::Memory,
             guest_pc: 0x1f4,
             phys_addr: Some(0x4000_c000),
             virt_addr: 0x4000_c000,
@@ -173,6 +245,15 @@ mod tests {
             unknown.to_string(),
             "#7 cpu1 R pc=0x1f4 addr=? (+0x0) size=2 value=0x0041"
         );
+        let port = MmioEvent {
+            space: Space::Io,
+            phys_addr: Some(0x3f8),
+            ..sample()
+        };
+        assert_eq!(
+            port.to_string(),
+            "#7 cpu1 W pc=0x1f4 port=0x3f8 (+0x0) size=2 value=0x0041"
+        );
     }
 
     #[test]
@@ -180,7 +261,7 @@ mod tests {
         let json = serde_json::to_string(&sample()).unwrap();
         assert_eq!(
             json,
-            r#"{"seq":7,"cpu":1,"type":"W","guest_pc":500,"phys_addr":1073790976,"virt_addr":1073790976,"offset":0,"size":2,"value":65,"device":3,"instr_count":120}"#
+            r#"{"seq":7,"cpu":1,"type":"W","space":"memory","guest_pc":500,"phys_addr":1073790976,"virt_addr":1073790976,"offset":0,"size":2,"value":65,"device":3,"instr_count":120}"#
         );
         let back: MmioEvent = serde_json::from_str(&json).unwrap();
         assert_eq!(back, sample());

@@ -2,11 +2,12 @@
 //!
 //! PANDA and QEMU both split plugin arguments on `,`, so lists inside one argument are
 //! separated by `+`: `devices=pl011+v7m_systick`, `ranges=0x40000000-0x4000ffff+0xe000e000-0xe000efff`,
-//! `access=w`, `kinds=unimplemented+unassigned`.
+//! `access=w`, `kinds=unimplemented+unassigned`. A range written `io:FIRST-LAST`
+//! selects x86 I/O ports (`ranges=io:0x3f8-0x3ff`); other ranges are memory addresses.
 
 use thiserror::Error;
 
-use crate::{Access, Device, DeviceKind, MmioEvent};
+use crate::{Access, Device, DeviceKind, MmioEvent, Space};
 
 /// A bad filter argument, named with its value.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -41,10 +42,10 @@ pub enum FilterError {
 pub struct Filter {
     /// Device names (ASCII case-insensitive); empty = any device.
     devices: Vec<String>,
-    /// Inclusive physical address ranges; empty = any address.
-    ranges: Vec<(u64, u64)>,
-    /// Only this direction; `None` = both.
-    access: Option<Access>,
+    /// Inclusive physical address (or port) ranges; empty = any address.
+    ranges: Vec<(Space, u64, u64)>,
+    /// Only these access types; empty = any.
+    access: Vec<Access>,
     /// Device kinds; empty = any kind.
     kinds: Vec<DeviceKind>,
 }
@@ -85,14 +86,7 @@ impl Filter {
                     .map(parse_range)
                     .collect::<Result<_, _>>()?;
             }
-            "access" => {
-                self.access = match value.to_ascii_lowercase().as_str() {
-                    "r" | "read" => Some(Access::Read),
-                    "w" | "write" => Some(Access::Write),
-                    "rw" | "wr" | "all" => None,
-                    _ => return Err(bad("access", value, "expected r, w or rw")),
-                };
-            }
+            "access" => self.access = parse_access(value)?,
             "kinds" => {
                 self.kinds = list("kinds", value)?
                     .map(|kind| {
@@ -125,7 +119,7 @@ impl Filter {
 
     /// Whether `event`, whose device is `device` (`None` when absent), is kept.
     pub fn matches(&self, event: &MmioEvent, device: Option<&Device>) -> bool {
-        if self.access.is_some_and(|access| access != event.access) {
+        if !self.access.is_empty() && !self.access.contains(&event.access) {
             return false;
         }
         if !self.ranges.is_empty() {
@@ -133,7 +127,7 @@ impl Filter {
             if !self
                 .ranges
                 .iter()
-                .any(|&(first, last)| (first..=last).contains(&addr))
+                .any(|&(space, first, last)| space == event.space && (first..=last).contains(&addr))
             {
                 return false;
             }
@@ -175,8 +169,47 @@ fn list<'a>(
     Ok(value.split('+').map(str::trim))
 }
 
-fn parse_range(text: &str) -> Result<(u64, u64), FilterError> {
-    let (first, last) = text.split_once('-').ok_or_else(|| {
+/// `r`, `w`, `x` or any combination (`rw`), or `read`, `write`, `fetch`, `all`.
+fn parse_access(value: &str) -> Result<Vec<Access>, FilterError> {
+    let lower = value.to_ascii_lowercase();
+    let letters = match lower.as_str() {
+        "read" => "r",
+        "write" => "w",
+        "fetch" => "x",
+        "all" => "",
+        other => other,
+    };
+    let mut access = Vec::new();
+    for letter in letters.chars() {
+        let one = match letter {
+            'r' => Access::Read,
+            'w' => Access::Write,
+            'x' => Access::Fetch,
+            _ => {
+                return Err(bad(
+                    "access",
+                    value,
+                    "expected r, w, x or a combination (rw)",
+                ))
+            }
+        };
+        if !access.contains(&one) {
+            access.push(one);
+        }
+    }
+    Ok(if access.len() == Access::ALL.len() {
+        Vec::new()
+    } else {
+        access
+    })
+}
+
+fn parse_range(text: &str) -> Result<(Space, u64, u64), FilterError> {
+    let (space, range) = match text.strip_prefix("io:") {
+        Some(ports) => (Space::Io, ports),
+        None => (Space::Memory, text),
+    };
+    let (first, last) = range.split_once('-').ok_or_else(|| {
         bad(
             "ranges",
             text,
@@ -188,7 +221,7 @@ fn parse_range(text: &str) -> Result<(u64, u64), FilterError> {
     if last < first {
         return Err(bad("ranges", text, "range ends before it starts"));
     }
-    Ok((first, last))
+    Ok((space, first, last))
 }
 
 /// `0x…` hexadecimal or decimal.
@@ -212,6 +245,7 @@ mod tests {
             seq: 0,
             cpu: 0,
             access,
+            space: Space::Memory,
             guest_pc: 0x100,
             phys_addr: Some(addr),
             virt_addr: addr,
@@ -241,9 +275,12 @@ mod tests {
         assert_eq!(filter.devices, ["pl011", "v7m_systick"]);
         assert_eq!(
             filter.ranges,
-            [(0x4000_0000, 0x4000_ffff), (0xe000_e000, 0xe000_efff)]
+            [
+                (Space::Memory, 0x4000_0000, 0x4000_ffff),
+                (Space::Memory, 0xe000_e000, 0xe000_efff)
+            ]
         );
-        assert_eq!(filter.access, Some(Access::Write));
+        assert_eq!(filter.access, [Access::Write]);
         assert_eq!(filter.kinds, [DeviceKind::Device]);
         assert!(Filter::parse("").unwrap().is_empty());
     }
@@ -258,6 +295,24 @@ mod tests {
         assert!(!filter.matches(&event(Access::Read, 0x4000_c018), None));
         let systick = device("v7m_systick", DeviceKind::Device);
         assert!(!filter.matches(&event(Access::Read, 0x4000_c018), Some(&systick)));
+    }
+
+    #[test]
+    fn access_types_combine_and_port_ranges_match_only_port_io() {
+        let fetch = event(Access::Fetch, 0x1c00_6490);
+        assert!(Filter::parse("access=x").unwrap().matches(&fetch, None));
+        assert!(!Filter::parse("access=rw").unwrap().matches(&fetch, None));
+        assert!(Filter::parse("access=rwx").unwrap().is_empty());
+        assert!(Filter::parse("access=all").unwrap().is_empty());
+        let filter = Filter::parse("ranges=io:0x3f8-0x3ff").unwrap();
+        let port = MmioEvent {
+            space: Space::Io,
+            ..event(Access::Write, 0x3f8)
+        };
+        assert!(filter.matches(&port, None));
+        assert!(!filter.matches(&event(Access::Write, 0x3f8), None));
+        let memory = Filter::parse("ranges=0x0-0xffff").unwrap();
+        assert!(!memory.matches(&port, None));
     }
 
     #[test]
@@ -302,8 +357,8 @@ mod tests {
             "devices=pl011++systick: empty item in a '+'-separated list"
         );
         assert_eq!(
-            Filter::parse("access=x").unwrap_err().to_string(),
-            "access=x: expected r, w or rw"
+            Filter::parse("access=z").unwrap_err().to_string(),
+            "access=z: expected r, w, x or a combination (rw)"
         );
         assert_eq!(
             Filter::parse("kinds=gpio").unwrap_err().to_string(),
@@ -327,7 +382,7 @@ mod tests {
     fn set_leaves_other_keys_to_the_caller() {
         let mut filter = Filter::default();
         assert_eq!(filter.set("out_log", "trace.parquet"), Ok(false));
-        assert_eq!(filter.set("access", "rw"), Ok(true));
+        assert_eq!(filter.set("access", "all"), Ok(true));
         assert!(filter.is_empty());
     }
 }

@@ -21,7 +21,7 @@ mod memory_map;
 mod recorder;
 
 pub use device::{Device, DeviceId, DeviceKind, DeviceTable, TableFull, UnknownKind};
-pub use event::{Access, MmioEvent, UnknownAccess};
+pub use event::{Access, MmioEvent, Space, UnknownAccess, UnknownSpace};
 pub use filter::{Filter, FilterError};
 pub use memory_map::{MemoryMap, Resolution};
 pub use recorder::{

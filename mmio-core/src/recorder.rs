@@ -120,7 +120,7 @@ const LANES: usize = 16;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use mmio_core::{Access, DeviceId, DeviceTable, EventSink, MmioEvent, Recorder, RecorderConfig, SinkError};
+/// use mmio_core::{Access, DeviceId, DeviceTable, EventSink, MmioEvent, Recorder, RecorderConfig, SinkError, Space};
 ///
 /// struct Count(Arc<std::sync::atomic::AtomicU64>);
 /// impl EventSink for Count {
@@ -139,7 +139,8 @@ const LANES: usize = 16;
 ///     vec![Box::new(Count(counted.clone()))],
 /// )?;
 /// let event = MmioEvent {
-///     seq: 0, cpu: 0, access: Access::Write, guest_pc: 0x52, phys_addr: Some(0x4000_c000),
+///     seq: 0, cpu: 0, access: Access::Write, space: Space::Memory, guest_pc: 0x52,
+///     phys_addr: Some(0x4000_c000),
 ///     virt_addr: 0x4000_c000, offset: 0, size: 4, value: 0x48, device: DeviceId::UNKNOWN,
 ///     instr_count: None,
 /// };

@@ -51,6 +51,7 @@ fn event(cpu: u32, n: u64) -> MmioEvent {
         } else {
             Access::Write
         },
+        space: mmio_core::Space::Memory,
         guest_pc: 0x1000 + n,
         phys_addr: Some(0x4000_c000),
         virt_addr: 0x4000_c000,

@@ -28,6 +28,7 @@ fn trace() -> (Arc<DeviceTable>, Vec<MmioEvent>) {
             } else {
                 Access::Read
             },
+            space: mmio_core::Space::Memory,
             guest_pc: 0x800 + n % 300 * 2,
             phys_addr: Some(0x4000_0000 + n % 64 * 4),
             virt_addr: 0x4000_0000 + n % 64 * 4,

@@ -19,8 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let event = event?;
         let count = counts.entry(event.device).or_default();
         match event.access {
-            Access::Read => count.0 += 1,
-            _ => count.1 += 1,
+            Access::Write => count.1 += 1,
+            Access::Read | Access::Fetch => count.0 += 1,
         }
     }
     println!("{:<24} {:>10} {:>10}", "device", "reads", "writes");

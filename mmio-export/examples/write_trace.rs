@@ -59,6 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 Access::Read
             },
+            space: mmio_core::Space::Memory,
             guest_pc: 0x800 + (state >> 16) % 300 * 2,
             phys_addr: Some(address),
             virt_addr: address,

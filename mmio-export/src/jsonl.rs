@@ -6,7 +6,7 @@
 use std::io::BufRead;
 use std::path::Path;
 
-use mmio_core::{Access, DeviceKind, DeviceTable, EventSink, MmioEvent, SinkError};
+use mmio_core::{Access, DeviceKind, DeviceTable, EventSink, MmioEvent, SinkError, Space};
 use serde::Deserialize;
 
 use crate::annotate::{columns_of, Names};
@@ -87,6 +87,8 @@ impl JsonLinesWriter {
         push_u64(out, u64::from(event.cpu));
         out.extend_from_slice(b",\"type\":\"");
         out.extend_from_slice(event.access.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"space\":\"");
+        out.extend_from_slice(event.space.as_str().as_bytes());
         out.extend_from_slice(b"\",\"guest_pc\":");
         push_u64(out, event.guest_pc);
         out.extend_from_slice(b",\"phys_addr\":");
@@ -176,6 +178,9 @@ struct Line {
     cpu: u32,
     #[serde(rename = "type")]
     access: Access,
+    /// Absent before format version 3: memory.
+    #[serde(default)]
+    space: Space,
     guest_pc: u64,
     phys_addr: Option<u64>,
     virt_addr: u64,
@@ -240,6 +245,7 @@ impl<R: BufRead> JsonLinesReader<R> {
             seq: line.seq,
             cpu: line.cpu,
             access: line.access,
+            space: line.space,
             guest_pc: line.guest_pc,
             phys_addr: line.phys_addr,
             virt_addr: line.virt_addr,

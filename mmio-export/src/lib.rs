@@ -43,7 +43,7 @@ pub use scan::{scan, EventColumns, Wanted};
 
 /// Version of the columns and keys written, stored in every Parquet file; bumped when
 /// they change. 2 added the `run` column; readers take version 1 files too.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// A trace file format, chosen by the file's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,13 +1,14 @@
 //! The upstream PANDA `mmio_trace` plugin's format: a JSON array, one object per line,
 //! numbers as `"0x…"` strings zero-padded to twice the guest word size, unknown device
-//! `"[NONE]"`. Unlike upstream, names are JSON-escaped, `phys_addr` is the absolute
+//! `"[NONE]"`. x86 port I/O, which upstream never records, carries `"space": "io"`
+//! (other objects keep upstream's keys). Unlike upstream, names are JSON-escaped, `phys_addr` is the absolute
 //! physical address (`null` where the emulator could not translate), and the file is
 //! written as events arrive instead of at exit.
 
 use std::io::BufRead;
 use std::path::Path;
 
-use mmio_core::{Access, DeviceId, DeviceTable, EventSink, MmioEvent, SinkError};
+use mmio_core::{Access, DeviceId, DeviceTable, EventSink, MmioEvent, SinkError, Space};
 use serde::Deserialize;
 
 use crate::atomic::{PartialFile, Staging};
@@ -48,6 +49,9 @@ impl PandaJsonWriter {
         self.first = false;
         out.extend_from_slice(b"{ \"type\": \"");
         out.extend_from_slice(event.access.as_str().as_bytes());
+        if event.space == Space::Io {
+            out.extend_from_slice(b"\", \"space\": \"io");
+        }
         out.extend_from_slice(b"\", \"guest_pc\": ");
         push_hex_string(out, event.guest_pc, digits);
         out.extend_from_slice(b", \"phys_addr\": ");
@@ -95,6 +99,8 @@ impl EventSink for PandaJsonWriter {
 struct Record {
     #[serde(rename = "type")]
     access: String,
+    #[serde(default)]
+    space: Space,
     guest_pc: String,
     phys_addr: Option<String>,
     virt_addr: String,
@@ -152,7 +158,7 @@ impl<R: BufRead> PandaJsonReader<R> {
     fn event(&mut self, record: Record, table: &DeviceTable) -> Result<MmioEvent, ExportError> {
         let access = record.access.parse::<Access>().map_err(|_| {
             self.lines
-                .error(format!("type: {:?} is not R or W", record.access))
+                .error(format!("type: {:?} is not R, W or X", record.access))
         })?;
         let size = self.hex("size", &record.size)?;
         let size = u8::try_from(size)
@@ -176,6 +182,7 @@ impl<R: BufRead> PandaJsonReader<R> {
             seq: self.seq,
             cpu: 0,
             access,
+            space: record.space,
             guest_pc: self.hex("guest_pc", &record.guest_pc)?,
             phys_addr,
             virt_addr,

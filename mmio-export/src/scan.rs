@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
 use arrow_array::{Array, RecordBatch, UInt64Array};
-use mmio_core::{Access, DeviceId, DeviceKind, DeviceTable};
+use mmio_core::{Access, DeviceId, DeviceKind, DeviceTable, Space};
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
@@ -25,7 +25,7 @@ use crate::{ExportError, Format};
 /// Rows per batch handed to the fold.
 const BATCH_ROWS: usize = 64 * 1024;
 
-/// The optional columns a scan fills; the others stay empty. `seq`, `access`,
+/// The optional columns a scan fills; the others stay empty. `seq`, `access`, `space`,
 /// `guest_pc`, `address`, `offset` and `device` are always filled.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -40,8 +40,10 @@ pub struct Wanted {
 pub struct EventColumns {
     /// `seq` of each event.
     pub seq: Vec<u64>,
-    /// Read or write.
+    /// Read, write or fetch.
     pub access: Vec<Access>,
+    /// Memory or x86 port I/O.
+    pub space: Vec<Space>,
     /// `guest_pc`.
     pub guest_pc: Vec<u64>,
     /// `phys_addr`, or `virt_addr` where the physical address is unknown.
@@ -68,6 +70,7 @@ impl EventColumns {
     fn clear(&mut self) {
         self.seq.clear();
         self.access.clear();
+        self.space.clear();
         self.guest_pc.clear();
         self.address.clear();
         self.offset.clear();
@@ -188,6 +191,8 @@ fn column_names(wanted: Wanted) -> Vec<&'static str> {
     let mut names = vec![
         "seq",
         "type",
+        // Absent before format version 3 (every event a memory access).
+        "space",
         "guest_pc",
         "phys_addr",
         "virt_addr",
@@ -297,13 +302,37 @@ fn fill(
         columns.access.push(match access_text.get(row) {
             Some("R") => Access::Read,
             Some("W") => Access::Write,
+            Some("X") => Access::Fetch,
             other => {
                 return Err(ExportError::BadParquet {
                     path: path.to_path_buf(),
-                    message: format!("type {:?} is not R or W", other.unwrap_or_default()),
+                    message: format!("type {:?} is not R, W or X", other.unwrap_or_default()),
                 })
             }
         });
+    }
+    match batch.column_by_name("space") {
+        None => columns
+            .space
+            .extend(std::iter::repeat_n(Space::Memory, batch.num_rows())),
+        Some(space) => {
+            let space_text = StringKeys::new(space.as_ref()).ok_or_else(|| bad("space"))?;
+            for row in 0..batch.num_rows() {
+                columns.space.push(match space_text.get(row) {
+                    Some("memory") => Space::Memory,
+                    Some("io") => Space::Io,
+                    other => {
+                        return Err(ExportError::BadParquet {
+                            path: path.to_path_buf(),
+                            message: format!(
+                                "space {:?} is not memory or io",
+                                other.unwrap_or_default()
+                            ),
+                        })
+                    }
+                });
+            }
+        }
     }
     let device = StringKeys::new(
         batch
@@ -440,6 +469,7 @@ fn scan_text(
         let event = event?;
         columns.seq.push(event.seq);
         columns.access.push(event.access);
+        columns.space.push(event.space);
         columns.guest_pc.push(event.guest_pc);
         columns
             .address

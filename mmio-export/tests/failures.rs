@@ -192,7 +192,7 @@ fn corrupt_inputs_name_the_file_and_line() {
     let lines = dir.path().join("bad.jsonl");
     std::fs::write(
         &lines,
-        "{\"seq\":0,\"cpu\":0,\"type\":\"R\",\"guest_pc\":1,\"phys_addr\":2,\"virt_addr\":2,\"offset\":0,\"size\":4,\"value\":0,\"device\":null,\"instr_count\":null}\n{\"seq\":1,\"cpu\":0,\"type\":\"X\"}\n",
+        "{\"seq\":0,\"cpu\":0,\"type\":\"R\",\"guest_pc\":1,\"phys_addr\":2,\"virt_addr\":2,\"offset\":0,\"size\":4,\"value\":0,\"device\":null,\"instr_count\":null}\n{\"seq\":1,\"cpu\":0,\"type\":\"Q\"}\n",
     )
     .unwrap();
     let results: Vec<_> = open_trace(&lines).unwrap().collect();
@@ -200,7 +200,7 @@ fn corrupt_inputs_name_the_file_and_line() {
     assert!(results[0].is_ok());
     let error = results[1].as_ref().unwrap_err().to_string();
     assert!(
-        error.starts_with(&format!("{}: line 2: unknown variant `X`", lines.display())),
+        error.starts_with(&format!("{}: line 2: unknown variant `Q`", lines.display())),
         "{error}"
     );
 

@@ -109,6 +109,8 @@ fn parquet_carries_the_name_columns_after_the_recorded_ones() {
             None,
             None,
             None,
+            None,
+            None,
             None
         ])
     );
@@ -117,6 +119,8 @@ fn parquet_carries_the_name_columns_after_the_recorded_ones() {
         some(&[
             Some("UART0.DR"),
             Some("SysTick.CVR"),
+            None,
+            None,
             None,
             None,
             None,
@@ -152,7 +156,7 @@ fn json_lines_carry_the_names_after_run() {
     write(&path, both());
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 6);
+    assert_eq!(lines.len(), 8);
     assert!(
         lines[0].ends_with(r#","run":"run-1","function":"uart_putc","register":"UART0.DR"}"#),
         "{}",
@@ -198,7 +202,10 @@ fn every_part_of_a_directory_carries_the_names() {
     writer.finish(&devices).unwrap();
     let parts = trace_files(&[out]).unwrap();
     assert_eq!(parts.len(), 2);
-    assert_eq!(names(&batches(&parts[1]), "register"), some(&[None, None]));
+    assert_eq!(
+        names(&batches(&parts[1]), "register"),
+        some(&[None, None, None, None])
+    );
     assert_eq!(
         names(&batches(&parts[0]), "function"),
         some(&[Some("uart_putc"), Some("systick_wait"), None, None])

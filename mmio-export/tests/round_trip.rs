@@ -65,6 +65,7 @@ fn panda_json_keeps_what_the_format_holds() {
     assert_eq!(back.len(), events.len());
     for ((got, name, _), want) in back.iter().zip(&events) {
         assert_eq!(got.access, want.access);
+        assert_eq!(got.space, want.space);
         assert_eq!(got.guest_pc, want.guest_pc);
         assert_eq!(got.phys_addr, want.phys_addr);
         assert_eq!(got.virt_addr, want.virt_addr);
@@ -80,7 +81,7 @@ fn panda_json_keeps_what_the_format_holds() {
     }
     assert_eq!(
         back.iter().map(|(e, _, _)| e.seq).collect::<Vec<_>>(),
-        [0, 1, 2, 3, 4, 5]
+        [0, 1, 2, 3, 4, 5, 6, 7]
     );
 }
 
@@ -181,7 +182,7 @@ fn parquet_statistics_are_unsigned_and_only_where_they_prune() {
     };
     assert_eq!(
         (*pc.min_opt().unwrap(), *pc.max_opt().unwrap()),
-        (0x1f4, 0x214)
+        (0x1f4, 0x1c00_6490)
     );
     let Some(Statistics::ByteArray(device)) = statistics("device") else {
         panic!("no statistics for device");
@@ -190,7 +191,71 @@ fn parquet_statistics_are_unsigned_and_only_where_they_prune() {
         device.min_opt().unwrap().as_utf8().unwrap(),
         "flash-control"
     );
-    for name in ["type", "device_kind", "run"] {
+    for name in ["type", "space", "device_kind", "run"] {
         assert!(statistics(name).is_none(), "{name} has statistics");
+    }
+}
+
+/// Files of format versions 1 and 2 have no `space` column (and version 1 no `run`):
+/// every event was a memory access, and they read as such.
+#[test]
+fn parquet_files_of_older_versions_read_as_memory_accesses() {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ArrowWriter;
+
+    let dir = tempfile::tempdir().unwrap();
+    let current = dir.path().join("v3.parquet");
+    let (devices, events) = sample();
+    let memory: Vec<_> = events
+        .iter()
+        .filter(|e| e.space == mmio_core::Space::Memory)
+        .copied()
+        .collect();
+    write(&current, &devices, &memory);
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&current).unwrap()).unwrap();
+    let metadata = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned()
+        .unwrap_or_default();
+    let batches: Vec<_> = builder.build().unwrap().map(Result::unwrap).collect();
+    for (version, dropped) in [("2", &["space"][..]), ("1", &["space", "run"][..])] {
+        let old = dir.path().join(format!("v{version}.parquet"));
+        let keep: Vec<usize> = batches[0]
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !dropped.contains(&f.name().as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        let schema = std::sync::Arc::new(batches[0].schema().project(&keep).unwrap());
+        let properties = parquet::file::properties::WriterProperties::builder()
+            .set_key_value_metadata(Some(
+                metadata
+                    .iter()
+                    .map(|kv| match kv.key.as_str() {
+                        "mmio_trace.format_version" => parquet::file::metadata::KeyValue::new(
+                            kv.key.clone(),
+                            version.to_string(),
+                        ),
+                        _ => kv.clone(),
+                    })
+                    .collect(),
+            ))
+            .build();
+        let mut writer = ArrowWriter::try_new(
+            std::fs::File::create(&old).unwrap(),
+            schema,
+            Some(properties),
+        )
+        .unwrap();
+        for batch in &batches {
+            writer.write(&batch.project(&keep).unwrap()).unwrap();
+        }
+        writer.close().unwrap();
+        assert_eq!(read(&old), read(&current), "version {version}");
     }
 }

@@ -187,6 +187,7 @@ impl Decider {
             seq: 0,
             cpu: access.cpu,
             access: access.access,
+            space: mmio_core::Space::Memory,
             guest_pc: access.pc,
             phys_addr,
             virt_addr: access.vaddr,

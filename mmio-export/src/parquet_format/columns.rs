@@ -12,7 +12,7 @@ use arrow_array::{
 use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use mmio_core::{Device, DeviceId, DeviceKind, MmioEvent};
 
-use super::schema::{kind_key, schema_with, KINDS};
+use super::schema::{kind_key, schema_with, space_key, KINDS, SPACES};
 use crate::annotate::{columns_of, Names};
 use crate::NameColumns;
 
@@ -24,8 +24,10 @@ pub(super) const BATCH_ROWS: usize = 64 * 1024;
 pub(super) struct Columns {
     seq: Vec<u64>,
     cpu: Vec<u32>,
-    /// `R` or `W`, one byte a row.
+    /// `R`, `W` or `X`, one byte a row.
     access: Vec<u8>,
+    /// Index into `SPACES` per row.
+    space: Vec<u8>,
     guest_pc: Vec<u64>,
     phys_addr: Vec<u64>,
     phys_addr_valid: Vec<bool>,
@@ -94,6 +96,7 @@ impl Columns {
             seq: Vec::with_capacity(BATCH_ROWS),
             cpu: Vec::with_capacity(BATCH_ROWS),
             access: Vec::with_capacity(BATCH_ROWS),
+            space: Vec::with_capacity(BATCH_ROWS),
             guest_pc: Vec::with_capacity(BATCH_ROWS),
             phys_addr: Vec::with_capacity(BATCH_ROWS),
             phys_addr_valid: Vec::with_capacity(BATCH_ROWS),
@@ -159,6 +162,7 @@ impl Columns {
         self.seq.push(event.seq);
         self.cpu.push(event.cpu);
         self.access.push(event.access.as_str().as_bytes()[0]);
+        self.space.push(space_key(event.space));
         self.guest_pc.push(event.guest_pc);
         self.phys_addr.push(event.phys_addr.unwrap_or(0));
         self.phys_addr_valid.push(event.phys_addr.is_some());
@@ -208,6 +212,12 @@ impl Columns {
                 KINDS.iter().map(|k| k.as_str()),
             )),
         )?;
+        let space = DictionaryArray::<UInt8Type>::try_new(
+            UInt8Array::from(take(&mut self.space)),
+            Arc::new(StringArray::from_iter_values(
+                SPACES.iter().map(|s| s.as_str()),
+            )),
+        )?;
         // One run a file: every row's key is 0.
         let run = DictionaryArray::<UInt8Type>::try_new(
             UInt8Array::from(vec![0; rows]),
@@ -217,6 +227,7 @@ impl Columns {
             Arc::new(UInt64Array::from(take(&mut self.seq))),
             Arc::new(UInt32Array::from(take(&mut self.cpu))),
             Arc::new(access),
+            Arc::new(space),
             Arc::new(UInt64Array::from(take(&mut self.guest_pc))),
             Arc::new(nullable(
                 take(&mut self.phys_addr),

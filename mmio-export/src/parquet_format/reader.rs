@@ -10,7 +10,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{UInt32Type, UInt64Type, UInt8Type};
 use arrow_array::{Array, RecordBatch};
 use bytes::Bytes;
-use mmio_core::{Access, DeviceKind, DeviceTable, MmioEvent};
+use mmio_core::{Access, DeviceKind, DeviceTable, MmioEvent, Space};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::KeyValue;
@@ -291,6 +291,8 @@ struct BatchView {
     seq: arrow_array::UInt64Array,
     cpu: arrow_array::UInt32Array,
     access: StringColumn,
+    /// Absent before format version 3: every event was a memory access.
+    space: Option<StringColumn>,
     guest_pc: arrow_array::UInt64Array,
     phys_addr: arrow_array::UInt64Array,
     virt_addr: arrow_array::UInt64Array,
@@ -325,6 +327,10 @@ impl BatchView {
                 .cloned()
                 .ok_or_else(|| bad("cpu"))?,
             access: strings("type")?,
+            space: match batch.column_by_name("space") {
+                Some(space) => Some(StringColumn::new(space.as_ref()).ok_or_else(|| bad("space"))?),
+                None => None,
+            },
             guest_pc: u64s("guest_pc")?,
             phys_addr: u64s("phys_addr")?,
             virt_addr: u64s("virt_addr")?,
@@ -359,7 +365,15 @@ impl BatchView {
         let access_text = self.access.get(row).unwrap_or_default();
         let access = access_text
             .parse::<Access>()
-            .map_err(|_| bad(format!("type {access_text:?} is not R or W")))?;
+            .map_err(|_| bad(format!("type {access_text:?} is not R, W or X")))?;
+        let space = match &self.space {
+            Some(column) => {
+                let text = column.get(row).unwrap_or_default();
+                text.parse::<Space>()
+                    .map_err(|_| bad(format!("space {text:?} is not memory or io")))?
+            }
+            None => Space::Memory,
+        };
         let size = self.size.value(row);
         if !MmioEvent::is_valid_size(size) {
             return Err(bad(format!("size {size} is not 1, 2, 4 or 8")));
@@ -378,6 +392,7 @@ impl BatchView {
             seq: required("seq", &self.seq)?,
             cpu: self.cpu.value(row),
             access,
+            space,
             guest_pc: required("guest_pc", &self.guest_pc)?,
             phys_addr,
             virt_addr,

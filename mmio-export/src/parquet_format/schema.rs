@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use mmio_core::{DeviceKind, DeviceTable};
+use mmio_core::{DeviceKind, DeviceTable, Space};
 use parquet::file::metadata::KeyValue;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,7 @@ pub(crate) fn schema_with(names: NameColumns) -> SchemaRef {
         Field::new("seq", DataType::UInt64, false),
         Field::new("cpu", DataType::UInt32, false),
         Field::new("type", DataType::Utf8, false),
+        Field::new("space", dictionary(DataType::UInt8), false),
         Field::new("guest_pc", DataType::UInt64, false),
         Field::new("phys_addr", DataType::UInt64, true),
         Field::new("virt_addr", DataType::UInt64, false),
@@ -108,13 +109,25 @@ pub(super) const KINDS: [DeviceKind; 5] = [
     DeviceKind::Rom,
 ];
 
+/// The dictionary of the `space` column, in a fixed order.
+pub(super) const SPACES: [Space; 2] = [Space::Memory, Space::Io];
+
+pub(super) fn space_key(space: Space) -> u8 {
+    SPACES.iter().position(|&s| s == space).unwrap_or(0) as u8
+}
+
 pub(super) fn kind_key(kind: DeviceKind) -> u8 {
     KINDS.iter().position(|&k| k == kind).unwrap_or(0) as u8
 }
 /// Fails unless `found` has every column of [`schema`] with a compatible type.
 pub(crate) fn check_schema(path: &Path, found: &Schema) -> Result<(), ExportError> {
-    // `run` came with format version 2; a version 1 file has every other column.
-    for field in schema().fields().iter().filter(|f| f.name() != "run") {
+    // `run` came with format version 2, `space` with 3; older files have every other
+    // column.
+    for field in schema()
+        .fields()
+        .iter()
+        .filter(|f| !matches!(f.name().as_str(), "run" | "space"))
+    {
         let Ok(column) = found.field_with_name(field.name()) else {
             return Err(ExportError::BadParquet {
                 path: path.to_path_buf(),

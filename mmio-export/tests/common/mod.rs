@@ -19,7 +19,8 @@ pub fn info() -> TraceInfo {
 }
 
 /// A UART write, a SysTick read, a stub read, an untranslatable access, a hole, an
-/// 8-byte access with all bits set, and a device whose name needs escaping.
+/// 8-byte access with all bits set to a device whose name needs escaping, an x86 port
+/// write and an instruction fetched from an unassigned address.
 pub fn sample() -> (Arc<DeviceTable>, Vec<MmioEvent>) {
     let devices = Arc::new(DeviceTable::new());
     let uart = devices
@@ -44,10 +45,14 @@ pub fn sample() -> (Arc<DeviceTable>, Vec<MmioEvent>) {
             DeviceKind::Device,
         )
         .unwrap();
+    let com1 = devices
+        .intern("serial", 0x3f8, 8, DeviceKind::Device)
+        .unwrap();
     let base = MmioEvent {
         seq: 0,
         cpu: 0,
         access: Access::Write,
+        space: mmio_core::Space::Memory,
         guest_pc: 0x1f4,
         phys_addr: Some(0x4000_c000),
         virt_addr: 0x4000_c000,
@@ -118,6 +123,29 @@ pub fn sample() -> (Arc<DeviceTable>, Vec<MmioEvent>) {
             value: u64::MAX,
             device: odd,
             instr_count: Some(u64::MAX - 1),
+            ..base
+        },
+        MmioEvent {
+            seq: 6,
+            space: mmio_core::Space::Io,
+            guest_pc: 0x218,
+            phys_addr: Some(0x3f8),
+            virt_addr: 0x3f8,
+            offset: 0,
+            size: 1,
+            value: 0x48,
+            device: com1,
+            ..base
+        },
+        MmioEvent {
+            seq: 7,
+            access: Access::Fetch,
+            guest_pc: 0x1c00_6490,
+            phys_addr: Some(0x1c00_6490),
+            virt_addr: 0x1c00_6490,
+            offset: 0x1c00_6490,
+            value: 0,
+            device: DeviceId::UNASSIGNED,
             ..base
         },
     ];
