@@ -76,6 +76,13 @@ impl Firmware {
 
     /// Builds `firmware/<board>` with extra compiler flags (e.g. `-g`).
     pub fn build_with_flags(board: &str, flags: &[String]) -> Firmware {
+        Firmware::build_with(board, flags, "arm-none-eabi-nm")
+    }
+
+    /// Builds `firmware/<board>` with `build.sh OUT.elf ARGS...` (the board's own
+    /// arguments: word size, endianness, `-D` flags) and reads its symbols with `nm`,
+    /// the binutils of its architecture.
+    pub fn build_with(board: &str, args: &[String], nm: &str) -> Firmware {
         let dir = tempfile::tempdir().expect("temp dir");
         let elf = dir.path().join("fw.elf");
         run_ok(
@@ -87,19 +94,26 @@ impl Firmware {
                         .join("build.sh"),
                 )
                 .arg(&elf)
-                .args(flags),
-            "the firmware build (needs gcc-arm-none-eabi)",
+                .args(args),
+            &format!("the {board} firmware build (scripts/setup-debian.sh installs its compiler)"),
         );
-        let nm = run_ok(
-            Command::new("arm-none-eabi-nm").arg(&elf),
-            "arm-none-eabi-nm",
-        );
-        let symbols = String::from_utf8_lossy(&nm.stdout)
+        let listing = run_ok(Command::new(nm).arg(&elf), nm);
+        // A 32-bit ELF's addresses (MIPS nm prints kseg0 ones sign-extended).
+        let elf32 = std::fs::read(&elf)
+            .ok()
+            .and_then(|bytes| bytes.get(4).copied())
+            == Some(1);
+        let symbols = String::from_utf8_lossy(&listing.stdout)
             .lines()
             .filter_map(|line| {
                 let mut parts = line.split_whitespace();
                 let address = u64::from_str_radix(parts.next()?, 16).ok()?;
                 let _kind = parts.next()?;
+                let address = if elf32 {
+                    address & 0xffff_ffff
+                } else {
+                    address
+                };
                 Some((parts.next()?.to_string(), address))
             })
             .collect();
@@ -261,4 +275,247 @@ pub fn mmio_trace(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
         .args(args.iter().map(|a| a.as_ref()))
         .output()
         .expect("mmio-trace runs")
+}
+
+/// One line of QEMU's own `-trace memory_region_ops_read/write` log: an access a
+/// device model handled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QemuAccess {
+    pub cpu: u32,
+    pub write: bool,
+    /// The address QEMU prints: absolute in the region's root (the system address
+    /// space, the I/O space for ports, or, for a region reached through an alias such
+    /// as a PCI window or an ECAM, the space the alias leads to).
+    pub addr: u64,
+    /// As the device returned or received it; a read may show more bits than were
+    /// asked for (a flash returning both chips' data).
+    pub value: u64,
+    /// The size the device handled, which may differ from the guest's access.
+    pub size: u8,
+    pub name: String,
+}
+
+/// The vCPUs' device accesses in a `-trace memory_region_ops_*` log (QEMU 10.0.2's
+/// format: `memory_region_ops_read cpu 0 mr 0x... addr 0x... value 0x... size 4 name
+/// 'pl011'`); lines of `cpu -1` (QEMU's own accesses at reset) are left out.
+pub fn read_qemu_trace(log: &Path) -> Vec<QemuAccess> {
+    let text = std::fs::read_to_string(log)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", log.display()));
+    let hex = |word: &str| u64::from_str_radix(word.trim_start_matches("0x"), 16).ok();
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.split_once("memory_region_ops_")?.1;
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let field = |key: &str| {
+                words
+                    .iter()
+                    .position(|w| *w == key)
+                    .and_then(|i| words.get(i + 1).copied())
+            };
+            let name = rest.split_once(" name '")?.1.strip_suffix('\'')?;
+            Some(QemuAccess {
+                cpu: field("cpu")?.parse().ok()?,
+                write: match *words.first()? {
+                    "write" => true,
+                    "read" => false,
+                    _ => return None,
+                },
+                addr: hex(field("addr")?)?,
+                value: hex(field("value")?)?,
+                size: field("size")?.parse().ok()?,
+                name: name.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The `info mtree -f` dump of the machine `program args` describe, read over QMP
+/// with the machine stopped (as `mmio-trace qemu` does), saved as `dir/map.mtree`.
+pub fn dump_mtree(program: &str, args: &[String], dir: &Path) -> PathBuf {
+    let socket = dir.join("dump-qmp.sock");
+    let mut child = Command::new(program)
+        .args(args)
+        .args(["-S", "-display", "none", "-qmp"])
+        .arg(format!("unix:{},server=on,wait=off", socket.display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut qmp = loop {
+        match mmio_frontend::qmp::Qmp::connect(&socket, std::time::Duration::from_secs(30)) {
+            Ok(qmp) => break qmp,
+            Err(error) => {
+                assert!(
+                    std::time::Instant::now() < deadline
+                        && child.try_wait().expect("wait").is_none(),
+                    "{program}'s monitor never came up: {error}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    };
+    let text = qmp.human("info mtree -f").expect("info mtree -f");
+    qmp.execute(&serde_json::json!({"execute": "quit"}))
+        .expect("quit");
+    child.wait().expect("QEMU exits");
+    let path = dir.join("map.mtree");
+    std::fs::write(&path, text).expect("write the map");
+    path
+}
+
+/// What one run of QEMU traced: one trace per plugin copy, and QEMU's own log.
+pub struct TracedRun {
+    /// Each plugin copy's events, in the order of the variants asked for.
+    pub traces: Vec<Vec<Seen>>,
+    /// QEMU's own `memory_region_ops_*` log of the run.
+    pub qemu: Vec<QemuAccess>,
+}
+
+/// Runs `program args` once with one copy of the plugin per entry of `variants` (its
+/// extra arguments, e.g. `",instrument=all"`), each given the machine's map (dumped
+/// first) and a QMP socket of its own to follow the guest's changes to it, as
+/// `mmio-trace qemu` gives them, and with QEMU's own `memory_region_ops_*` trace.
+/// QEMU must exit with `status`. QEMU loads a plugin path only once, so every copy
+/// after the first is a file of its own.
+pub fn run_traced(
+    program: &str,
+    args: &[String],
+    variants: &[&str],
+    status: i32,
+    dir: &Path,
+) -> TracedRun {
+    let mtree = dump_mtree(program, args, dir);
+    let log = dir.join("qemu-trace.log");
+    let mut command = Command::new(program);
+    command.args(args);
+    let mut outputs = Vec::new();
+    for (index, variant) in variants.iter().enumerate() {
+        let plugin = if index == 0 {
+            tools().plugin.clone()
+        } else {
+            let copy = dir.join(format!("libmmio_trace_qemu_{index}.so"));
+            std::fs::copy(&tools().plugin, &copy).expect("copy the plugin");
+            copy
+        };
+        let out = dir.join(format!("{index}.parquet"));
+        let socket = dir.join(format!("plugin-{index}.sock"));
+        command
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", socket.display()))
+            .arg("-plugin")
+            .arg(format!(
+                "{},out_log={},mtree={},qmp={}{variant}",
+                plugin.display(),
+                out.display(),
+                mtree.display(),
+                socket.display()
+            ));
+        outputs.push(out);
+    }
+    command
+        .args(["-trace", "memory_region_ops_*", "-D"])
+        .arg(&log);
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert_eq!(
+        output.status.code(),
+        Some(status),
+        "{program} with the plugin:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    TracedRun {
+        traces: outputs.iter().map(|out| read_trace(out)).collect(),
+        qemu: read_qemu_trace(&log),
+    }
+}
+
+/// Asserts that `trace` holds exactly the device accesses of QEMU's own log of the
+/// same run, in order: vCPU, direction, region name, address, size and value.
+///
+/// QEMU logs what each device model handled, the plugin what the guest did, so:
+/// - one event may be several lines (a device taking narrower accesses: an edid
+///   region read byte by byte; an 8-byte read QEMU splits in two), whose values make
+///   the event's in either byte order, or one wider line (a pl011 taking each byte
+///   write as 4 bytes) whose value masked to the event's size is the event's;
+/// - the address is the event's physical address, or its offset (a region QEMU reaches
+///   through an alias prints addresses in the aliased space: an ECAM's offsets, a
+///   Malta UART's I/O port), or at least in the same place of a 4 KiB page;
+/// - an access to unassigned memory is an event without a line (QEMU's unassigned
+///   region takes no access, so no device model logs it), while an unassigned port is
+///   a line of QEMU's `io` region;
+/// - a fetch from I/O (`X`) is a read line.
+pub fn assert_matches_qemu_trace(trace: &[Seen], qemu: &[QemuAccess]) {
+    let mut next = 0;
+    for (index, seen) in trace.iter().enumerate() {
+        let event = &seen.event;
+        let write = event.access == mmio_core::Access::Write;
+        let address = event.phys_addr.unwrap_or(event.virt_addr);
+        let name = match (&seen.device, event.space) {
+            (Some(name), _) => name.clone(),
+            (None, mmio_core::Space::Io) => "io".to_string(),
+            (None, mmio_core::Space::Memory) => String::new(),
+        };
+        let fits = |line: &QemuAccess, delta: u64| {
+            line.cpu == event.cpu
+                && line.write == write
+                && line.name == name
+                && (line.addr == address + delta
+                    || line.addr == event.offset + delta
+                    || (line.addr & 0xfff) == ((address + delta) & 0xfff))
+        };
+        if seen.kind == Some(mmio_core::DeviceKind::Unassigned)
+            && event.space == mmio_core::Space::Memory
+            && !qemu.get(next).is_some_and(|line| fits(line, 0))
+        {
+            continue;
+        }
+        let context = |from: usize, got: &str| {
+            format!(
+                "event {index} ({event}, device {:?}): {got}; QEMU's lines from there: {:#?}",
+                seen.device,
+                &qemu[from.min(qemu.len())..(from + 4).min(qemu.len())]
+            )
+        };
+        let (mut covered, mut little, mut big) = (0u64, 0u64, 0u64);
+        let size = u64::from(event.size);
+        let first = next;
+        while covered < size {
+            let Some(line) = qemu.get(next) else {
+                panic!("{}", context(first, "QEMU's log ended"));
+            };
+            assert!(
+                fits(line, covered),
+                "{}",
+                context(first, "QEMU's next line differs")
+            );
+            let piece = u64::from(line.size).min(size - covered);
+            let bits = mmio_core::MmioEvent::mask_value(line.value, piece as u8);
+            little |= bits << (8 * covered);
+            big = if piece == 8 {
+                bits
+            } else {
+                (big << (8 * piece)) | bits
+            };
+            covered += piece;
+            next += 1;
+        }
+        assert!(
+            event.value == little || event.value == big,
+            "{}",
+            context(
+                first,
+                &format!(
+                    "value {:#x}, QEMU's lines make {little:#x} (or {big:#x} big-endian)",
+                    event.value
+                )
+            )
+        );
+    }
+    assert!(
+        next == qemu.len(),
+        "QEMU logged accesses after the trace's last: {:#?}",
+        &qemu[next..(next + 5).min(qemu.len())]
+    );
 }

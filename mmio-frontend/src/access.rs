@@ -2,12 +2,14 @@
 //! if so which device, at what offset. Tested here without an emulator.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::RwLock;
 
-use mmio_core::{Access, DeviceId, DeviceKind, MmioEvent};
+use mmio_core::{Access, DeviceId, DeviceKind, MmioEvent, Space};
 
 use crate::address_space::{AddressSpace, Lookup};
+use crate::byte_order::{region_byte_order, swap, ByteOrder};
 use crate::map_refresh::MapRefresh;
-use crate::region::is_anonymous;
+use crate::region::{changes_memory_map, is_anonymous};
 
 /// One guest memory access as a front end saw it.
 #[derive(Clone, Copy, Debug)]
@@ -22,8 +24,12 @@ pub struct GuestAccess<'a> {
     pub vaddr: u64,
     /// Bytes accessed (1 to 8).
     pub size: u8,
-    /// The value read or written (masked to `size` here).
+    /// The value read or written as the CPU's register holds it (masked to `size`
+    /// here, and put in the device's byte order where that differs).
     pub value: u64,
+    /// The byte order of the CPU's access (a big-endian target's, or a bi-endian CPU's
+    /// current one).
+    pub byte_order: ByteOrder,
     /// Instructions the vCPU retired before this one, when counted.
     pub instr_count: Option<u64>,
     /// Where the emulator says the access went.
@@ -67,6 +73,19 @@ pub enum Landing<'a> {
     /// the MPU's control register): the map decides, from the virtual address while
     /// every I/O access so far had the same physical one.
     NotLookedUp,
+    /// Stock QEMU: an instruction fetched from an I/O region (the code's page is
+    /// neither RAM nor ROM), at the physical address the front end knows, if it does
+    /// (else the map decides from the virtual one while every I/O access so far had
+    /// the same physical one).
+    Fetch {
+        /// Absolute guest-physical address, where known.
+        phys_addr: Option<u64>,
+    },
+    /// x86 port I/O (`in`, `out`, `ins`, `outs`): the I/O address space's map decides.
+    Port {
+        /// The port.
+        port: u64,
+    },
     /// PANDA's MMIO callbacks, which fire for device accesses and for writes to ROM or
     /// to RAM holding translated code alike: the map decides.
     Unclassified {
@@ -79,10 +98,61 @@ pub enum Landing<'a> {
     },
 }
 
+/// What the decision knows of a device.
+#[derive(Clone, Copy)]
+struct DeviceFacts {
+    byte_order: ByteOrder,
+    changes_map: bool,
+}
+
+/// [`DeviceFacts`] in a byte: worked out, big-endian, changes the map.
+const FACTS_KNOWN: u8 = 1;
+const FACTS_BIG_ENDIAN: u8 = 2;
+const FACTS_CHANGES_MAP: u8 = 4;
+
+impl DeviceFacts {
+    fn bits(self) -> u8 {
+        FACTS_KNOWN
+            | if self.byte_order == ByteOrder::Big {
+                FACTS_BIG_ENDIAN
+            } else {
+                0
+            }
+            | if self.changes_map {
+                FACTS_CHANGES_MAP
+            } else {
+                0
+            }
+    }
+
+    fn from_bits(bits: u8) -> DeviceFacts {
+        DeviceFacts {
+            byte_order: if bits & FACTS_BIG_ENDIAN != 0 {
+                ByteOrder::Big
+            } else {
+                ByteOrder::Little
+            },
+            changes_map: bits & FACTS_CHANGES_MAP != 0,
+        }
+    }
+}
+
 /// The decision, with the little state it keeps between accesses.
 #[derive(Debug)]
 pub struct Decider {
     space: AddressSpace,
+    /// QEMU's I/O port space (x86), in the same device table.
+    io: AddressSpace,
+    /// QEMU's target (`arm`, `mips`...) and its byte order, what regions that declare
+    /// none take.
+    target: String,
+    native: ByteOrder,
+    /// Per device id: its [`DeviceFacts`] once worked out (0: not yet).
+    facts: RwLock<Vec<u8>>,
+    /// The name QEMU's plugin API gives its unassigned region (`anon` and a pointer,
+    /// the same for every hole of a run; a page shared by devices has a name of its
+    /// own), once an access to a hole of a freshly fetched map showed it.
+    unassigned_name: RwLock<Option<Box<str>>>,
     /// Every I/O access so far had `phys == virt` (M-profile, or no MMU yet), so an
     /// access QEMU could not look up can take its virtual address as physical.
     identity_mapping: AtomicBool,
@@ -93,13 +163,36 @@ pub struct Decider {
 }
 
 impl Decider {
-    /// Decides with the map of `space`.
+    /// Decides with the map of `space` (and no I/O port space) for a little-endian
+    /// target.
     pub fn new(space: AddressSpace) -> Decider {
+        let io = AddressSpace::new(space.devices().clone());
         Decider {
             space,
+            io,
+            target: String::new(),
+            native: ByteOrder::Little,
+            facts: RwLock::new(Vec::new()),
+            unassigned_name: RwLock::new(None),
             identity_mapping: AtomicBool::new(true),
             unresolved: AtomicU64::new(0),
             refresh: None,
+        }
+    }
+
+    /// With `io` as QEMU's I/O port space (made in the same device table as the
+    /// memory map).
+    pub fn with_io(self, io: AddressSpace) -> Decider {
+        Decider { io, ..self }
+    }
+
+    /// For QEMU's target `target_name` (`arm`, `mips`, `ppc`...): regions that declare
+    /// no byte order take its.
+    pub fn for_target(self, target_name: &str) -> Decider {
+        Decider {
+            native: ByteOrder::of_target(target_name),
+            target: target_name.to_string(),
+            ..self
         }
     }
 
@@ -122,6 +215,21 @@ impl Decider {
         &self.space
     }
 
+    /// The physical address of a store to `vaddr` that must not be looked up in QEMU:
+    /// one into a region whose writes can change the map (PCI configuration space),
+    /// while every I/O access so far had its virtual address as physical (firmware,
+    /// a BIOS, a kernel before its MMU). QEMU's lookup after such a write can find a
+    /// section of the map the write made (see `mmio-qemu`'s `map_change`).
+    pub fn map_changing_store(&self, vaddr: u64) -> Option<u64> {
+        self.identity_guess(vaddr)
+            .filter(|&addr| self.space.changes_map_at(addr))
+    }
+
+    /// The I/O port space port accesses are looked up in.
+    pub fn io_space(&self) -> &AddressSpace {
+        &self.io
+    }
+
     /// Device accesses recorded without a device because nothing named them.
     pub fn unresolved(&self) -> u64 {
         self.unresolved.load(Ordering::Relaxed)
@@ -131,20 +239,26 @@ impl Decider {
     /// ROM). Its `seq` is 0 until the recorder numbers it. Allocates nothing unless a
     /// device name is seen for the first time.
     pub fn decide(&self, access: &GuestAccess<'_>) -> Option<MmioEvent> {
+        let mut space = Space::Memory;
         let (phys_addr, device, offset) = match access.landing {
             Landing::Memory => return None,
             Landing::Io { phys_addr, name } => {
                 if phys_addr != access.vaddr {
                     self.identity_mapping.store(false, Ordering::Relaxed);
                 }
+                // QEMU may have named the region from the map a write to PCI
+                // configuration space itself made: the map knows better.
+                let name = if access.access == Access::Write && self.space.changes_map_at(phys_addr)
+                {
+                    RegionName::Known(None)
+                } else {
+                    name
+                };
                 let (device, base) = self.named(name, phys_addr);
                 (Some(phys_addr), device, phys_addr.wrapping_sub(base))
             }
             Landing::NotLookedUp => {
-                let phys = self
-                    .identity_mapping
-                    .load(Ordering::Relaxed)
-                    .then_some(access.vaddr);
+                let phys = self.identity_guess(access.vaddr);
                 let looked_up = match phys {
                     Some(addr) => self.space.lookup(addr),
                     None if self.space.is_empty() => Lookup::NoMap,
@@ -163,6 +277,30 @@ impl Decider {
                         (phys, DeviceId::UNKNOWN, addr)
                     }
                 }
+            }
+            Landing::Fetch { phys_addr } => {
+                // QEMU found no RAM or ROM there: I/O whatever the map says.
+                match phys_addr.or_else(|| self.identity_guess(access.vaddr)) {
+                    Some(addr) => match self.space.lookup(addr) {
+                        Lookup::Region(found, _) => {
+                            (Some(addr), found.device, addr.wrapping_sub(found.base))
+                        }
+                        Lookup::Unnamed(base) => {
+                            (Some(addr), DeviceId::UNKNOWN, addr.wrapping_sub(base))
+                        }
+                        Lookup::Hole => (Some(addr), DeviceId::UNASSIGNED, addr),
+                        Lookup::NoMap => (Some(addr), DeviceId::UNKNOWN, addr),
+                    },
+                    None => {
+                        self.unresolved.fetch_add(1, Ordering::Relaxed);
+                        (None, DeviceId::UNKNOWN, access.vaddr)
+                    }
+                }
+            }
+            Landing::Port { port } => {
+                space = Space::Io;
+                let (device, base) = self.port(port);
+                (Some(port), device, port.wrapping_sub(base))
             }
             Landing::Unclassified {
                 phys_addr,
@@ -183,20 +321,108 @@ impl Decider {
                 }
             },
         };
+        let facts = self.facts(device);
+        let value = MmioEvent::mask_value(access.value, access.size);
+        let value = if access.size > 1 && facts.byte_order != access.byte_order {
+            swap(value, access.size)
+        } else {
+            value
+        };
+        if let (Some(refresh), Access::Write, true) =
+            (&self.refresh, access.access, facts.changes_map)
+        {
+            // A BAR or a command register may have moved or unmapped a device: pages
+            // are checked against QEMU again.
+            refresh.invalidate();
+        }
         Some(MmioEvent {
             seq: 0,
             cpu: access.cpu,
             access: access.access,
-            space: mmio_core::Space::Memory,
+            space,
             guest_pc: access.pc,
             phys_addr,
             virt_addr: access.vaddr,
             offset,
             size: access.size,
-            value: MmioEvent::mask_value(access.value, access.size),
+            value,
             device,
             instr_count: access.instr_count,
         })
+    }
+
+    /// The virtual address as the physical one, while every I/O access so far had
+    /// them equal (M-profile, no MMU yet).
+    fn identity_guess(&self, vaddr: u64) -> Option<u64> {
+        self.identity_mapping
+            .load(Ordering::Relaxed)
+            .then_some(vaddr)
+    }
+
+    /// The device of x86 port `port` and its region's first port. A port the map has
+    /// no device at is fetched a fresh map for once a page (a PCI I/O BAR the
+    /// firmware assigned), then counted as unassigned, as QEMU dispatches it to its
+    /// I/O space's root region.
+    fn port(&self, port: u64) -> (DeviceId, u64) {
+        let mut looked_up = self.io.lookup(port);
+        if let (Lookup::Hole | Lookup::NoMap, Some(refresh)) = (looked_up, &self.refresh) {
+            if !refresh.is_checked(Space::Io, port) {
+                if refresh.refresh(&self.space, &self.io, Space::Io, port) {
+                    looked_up = self.io.lookup(port);
+                }
+                refresh.mark_checked(Space::Io, port);
+            }
+        }
+        match looked_up {
+            Lookup::Region(found, _) => (found.device, found.base),
+            Lookup::Unnamed(base) => (DeviceId::UNKNOWN, base),
+            Lookup::Hole => (DeviceId::UNASSIGNED, 0),
+            Lookup::NoMap => {
+                self.unresolved.fetch_add(1, Ordering::Relaxed);
+                (DeviceId::UNKNOWN, 0)
+            }
+        }
+    }
+
+    /// What `device` is known for, worked out once per device: the byte order it
+    /// takes values in (what its section declared, PANDA; else the table of QEMU's
+    /// region names; the target's for no device), and whether writes to it can change
+    /// the memory map.
+    fn facts(&self, device: DeviceId) -> DeviceFacts {
+        let index = device.0 as usize;
+        let known = self
+            .facts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(index)
+            .copied()
+            .unwrap_or(0);
+        if known & FACTS_KNOWN != 0 {
+            return DeviceFacts::from_bits(known);
+        }
+        if device == DeviceId::UNKNOWN || device == DeviceId::UNASSIGNED {
+            return DeviceFacts {
+                byte_order: self.native,
+                changes_map: false,
+            };
+        }
+        let declared = self
+            .space
+            .declared_byte_order(device)
+            .or_else(|| self.io.declared_byte_order(device));
+        let facts = self.space.devices().with(device, |found| DeviceFacts {
+            byte_order: declared.unwrap_or_else(|| match found {
+                Some(found) => region_byte_order(&found.name, &self.target, self.native),
+                None => self.native,
+            }),
+            changes_map: found.is_some_and(|found| changes_memory_map(&found.name)),
+        });
+        let mut all = self.facts.write().unwrap_or_else(|p| p.into_inner());
+        if all.len() <= index {
+            all.resize(index + 1, 0);
+        }
+        all[index] = facts.bits();
+        facts
     }
 
     /// "QEMU's own name unless it is anonymous, then the map": the device of an I/O
@@ -208,7 +434,7 @@ impl Decider {
         let unchecked = self
             .refresh
             .as_ref()
-            .filter(|refresh| !refresh.is_checked(phys_addr));
+            .filter(|refresh| !refresh.is_checked(Space::Memory, phys_addr));
         let name = match name {
             RegionName::Known(name) => name,
             RegionName::Ask(ask) => match looked_up {
@@ -221,10 +447,26 @@ impl Decider {
             },
         };
         if let Some(refresh) = unchecked {
-            if !self.agrees(name, looked_up, phys_addr) && refresh.refresh(&self.space, phys_addr) {
+            if !self.agrees(name, looked_up, phys_addr)
+                && refresh.refresh(&self.space, &self.io, Space::Memory, phys_addr)
+            {
                 looked_up = self.space.lookup(phys_addr);
             }
-            refresh.mark_checked(phys_addr);
+            // An anonymous region where even a fresh map has nothing: QEMU's
+            // unassigned region.
+            if let (Some(name), Lookup::Hole) = (name, looked_up) {
+                let mut unassigned = self
+                    .unassigned_name
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner());
+                if unassigned.is_none() && is_anonymous(name) && !name.is_empty() {
+                    *unassigned = Some(name.into());
+                }
+            }
+            refresh.mark_checked(Space::Memory, phys_addr);
+        }
+        if name.is_some_and(|name| self.is_unassigned_name(name)) {
+            return (DeviceId::UNASSIGNED, 0);
         }
         let name = match name {
             Some(name) if !is_anonymous(name) => name,
@@ -265,19 +507,42 @@ impl Decider {
     /// device sharing its page (one filling the page would have been named: it has
     /// gone). A stub QEMU names anonymous is checked: stubs are what devices are
     /// mapped over.
+    ///
+    /// QEMU's unassigned region, once its name is known, agrees only with a hole; an
+    /// anonymous region at a hole is fetched for once, which tells a device mapped
+    /// since (a page the fresh map fills) from the unassigned region.
     fn agrees(&self, name: Option<&str>, looked_up: Lookup, phys_addr: u64) -> bool {
-        match (name.filter(|name| !is_anonymous(name)), looked_up) {
-            (Some(name), Lookup::Region(found, _)) => {
-                self.space.devices().with(found.device, |device| {
+        let Some(name) = name else {
+            // QEMU was not asked: nothing to disagree with.
+            return true;
+        };
+        if !is_anonymous(name) {
+            return match looked_up {
+                Lookup::Region(found, _) => self.space.devices().with(found.device, |device| {
                     device.is_some_and(|d| &*d.name == name)
-                })
+                }),
+                _ => false,
+            };
+        }
+        let unassigned = self.is_unassigned_name(name);
+        match looked_up {
+            Lookup::Hole => unassigned,
+            Lookup::Region(_, DeviceKind::Device) => {
+                !unassigned && !self.space.fills_page(phys_addr)
             }
-            (None, Lookup::Region(_, DeviceKind::Device)) => !self.space.fills_page(phys_addr),
-            (None, Lookup::Unnamed(_)) => true,
-            // A hole (QEMU's unassigned region, or a device mapped since), memory,
-            // or no map at all.
+            Lookup::Unnamed(_) => !unassigned,
+            // Memory, a stub (what devices are mapped over), or no map at all.
             _ => false,
         }
+    }
+
+    /// Whether `name` is the one QEMU gives its unassigned region.
+    fn is_unassigned_name(&self, name: &str) -> bool {
+        self.unassigned_name
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_deref()
+            == Some(name)
     }
 }
 
@@ -307,6 +572,7 @@ mod tests {
             vaddr,
             size: 4,
             value: 0x90,
+            byte_order: crate::byte_order::ByteOrder::Little,
             instr_count: Some(7),
             landing,
         }
@@ -495,6 +761,7 @@ mod tests {
         let byte = GuestAccess {
             size: 1,
             value: 0xffff_ff48,
+            byte_order: crate::byte_order::ByteOrder::Little,
             ..access(0x4000_c000, io(0x4000_c000, "pl011"))
         };
         let event = decider.decide(&byte).unwrap();

@@ -2,12 +2,15 @@
 //! keeps it current (PANDA's `MemoryListener` on the main thread, or an `info mtree -f`
 //! dump loaded at start) and the vCPU threads that look accesses up in it.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use mmio_core::{DeviceId, DeviceKind, DeviceTable, MemoryMap, Resolution};
 
+use crate::byte_order::ByteOrder;
 use crate::mtree::{cpu_sections, MtreeError};
-use crate::region::Section;
+use crate::region::{changes_memory_map, Section};
 
 /// What the map says of an address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,11 +25,56 @@ pub enum Lookup {
     NoMap,
 }
 
+/// Where the regions whose writes can change the map lie
+/// ([`crate::region::changes_memory_map`]): a few ranges, read without a lock on every
+/// store a vCPU makes (a torn read while the map is replaced costs one QEMU lookup
+/// more or less).
+#[derive(Debug, Default)]
+struct MapChangingRanges {
+    /// `(first, last)`; empty slots are `(1, 0)`.
+    ranges: [(AtomicU64, AtomicU64); 8],
+}
+
+impl MapChangingRanges {
+    fn new() -> MapChangingRanges {
+        let ranges = MapChangingRanges::default();
+        ranges.clear();
+        ranges
+    }
+
+    fn clear(&self) {
+        for (first, last) in &self.ranges {
+            first.store(1, Ordering::Relaxed);
+            last.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn insert(&self, first_address: u64, last_address: u64) {
+        if let Some((first, last)) = self
+            .ranges
+            .iter()
+            .find(|(first, last)| first.load(Ordering::Relaxed) > last.load(Ordering::Relaxed))
+        {
+            last.store(last_address, Ordering::Relaxed);
+            first.store(first_address, Ordering::Relaxed);
+        }
+    }
+
+    fn contains(&self, addr: u64) -> bool {
+        self.ranges.iter().any(|(first, last)| {
+            (first.load(Ordering::Relaxed)..=last.load(Ordering::Relaxed)).contains(&addr)
+        })
+    }
+}
+
 /// The map and the device table its regions are interned in.
 #[derive(Debug)]
 pub struct AddressSpace {
     map: RwLock<MemoryMap>,
+    map_changing: MapChangingRanges,
     devices: Arc<DeviceTable>,
+    /// The byte order of devices whose sections said it (PANDA's listener).
+    byte_orders: RwLock<HashMap<DeviceId, ByteOrder>>,
 }
 
 impl AddressSpace {
@@ -34,26 +82,38 @@ impl AddressSpace {
     pub fn new(devices: Arc<DeviceTable>) -> AddressSpace {
         AddressSpace {
             map: RwLock::new(MemoryMap::new()),
+            map_changing: MapChangingRanges::new(),
             devices,
+            byte_orders: RwLock::new(HashMap::new()),
         }
     }
 
     /// The CPU's address space as an `info mtree -f` dump shows it.
     pub fn from_mtree(text: &str, devices: Arc<DeviceTable>) -> Result<AddressSpace, MtreeError> {
-        let space = AddressSpace::new(devices);
-        for section in cpu_sections(text)? {
-            space.add(&section);
-        }
-        Ok(space)
+        Ok(AddressSpace::from_sections(&cpu_sections(text)?, devices))
     }
 
-    /// Replaces the whole map with the CPU's address space of a newer `info mtree -f`
-    /// dump (the guest changed its map); devices already interned keep their ids.
-    pub fn replace_from_mtree(&self, text: &str) -> Result<(), MtreeError> {
-        let fresh = AddressSpace::from_mtree(text, self.devices.clone())?;
+    /// An address space of `sections` (e.g. [`crate::mtree::io_sections`]).
+    pub fn from_sections(sections: &[Section], devices: Arc<DeviceTable>) -> AddressSpace {
+        let space = AddressSpace::new(devices);
+        for section in sections {
+            space.add(section);
+        }
+        space
+    }
+
+    /// Replaces the whole map with `sections` (of a newer dump: the guest changed its
+    /// map); devices already interned keep their ids.
+    pub fn replace(&self, sections: &[Section]) {
+        let fresh = AddressSpace::from_sections(sections, self.devices.clone());
         let map = fresh.map.into_inner().unwrap_or_else(|p| p.into_inner());
         *self.map.write().unwrap_or_else(|p| p.into_inner()) = map;
-        Ok(())
+        self.map_changing.clear();
+        for section in sections {
+            if section.name.as_deref().is_some_and(changes_memory_map) {
+                self.map_changing.insert(section.first, section.last);
+            }
+        }
     }
 
     /// A section appeared (`region_add`; registering a listener replays them all). It
@@ -73,6 +133,15 @@ impl AddressSpace {
             // Mapped, but with no name to record: not a hole either.
             None => DeviceId::UNKNOWN,
         };
+        if section.name.as_deref().is_some_and(changes_memory_map) {
+            self.map_changing.insert(section.first, section.last);
+        }
+        if let (Some(order), false) = (section.byte_order, device == DeviceId::UNKNOWN) {
+            self.byte_orders
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(device, order);
+        }
         self.map.write().unwrap_or_else(|p| p.into_inner()).insert(
             section.first,
             section.last,
@@ -100,6 +169,22 @@ impl AddressSpace {
             None if map.is_empty() => Lookup::NoMap,
             None => Lookup::Hole,
         }
+    }
+
+    /// Whether `addr` lies in a region whose writes can change the map (a PCI
+    /// configuration space): QEMU's lookup of such a write may find a section of the
+    /// map the write itself made (see `mmio-qemu`'s `map_change`).
+    pub fn changes_map_at(&self, addr: u64) -> bool {
+        self.map_changing.contains(addr)
+    }
+
+    /// The byte order a section of `device` declared, if one did.
+    pub fn declared_byte_order(&self, device: DeviceId) -> Option<ByteOrder> {
+        self.byte_orders
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&device)
+            .copied()
     }
 
     /// Whether one section fills the whole 4 KiB page of `addr`: QEMU then names the

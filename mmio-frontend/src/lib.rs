@@ -18,6 +18,8 @@
 pub mod access;
 pub mod address_space;
 pub mod args;
+pub mod byte_order;
+mod byte_order_table;
 pub mod map_refresh;
 pub mod mtree;
 pub mod qmp;

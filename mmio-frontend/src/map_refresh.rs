@@ -16,7 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use mmio_core::Space;
+
 use crate::address_space::AddressSpace;
+use crate::mtree::{cpu_sections, io_sections};
 use crate::qmp::Qmp;
 
 /// Where a fresh `info mtree -f` dump comes from.
@@ -113,33 +116,50 @@ impl MapRefresh {
         }
     }
 
-    fn tag(&self, phys_addr: u64) -> (usize, u64) {
-        let page = phys_addr >> PAGE_BITS;
-        let generation = self.generation.load(Ordering::Acquire) & ((1 << PAGE_BITS) - 1);
+    /// A page of `space`: ports and addresses apart (the top bit; no page number of a
+    /// 64-bit address reaches it).
+    fn page(space: Space, addr: u64) -> u64 {
+        (addr >> PAGE_BITS) | ((space == Space::Io) as u64) << 63
+    }
+
+    /// The slot of the page of `addr` and the tag saying it was checked in the current
+    /// generation: 38 bits of page (addresses below 2^48), the space, and 25 bits of
+    /// generation, so that a tag of a generation 2^25 map changes ago never matches.
+    fn tag(&self, space: Space, addr: u64) -> (usize, u64) {
+        let page = (addr >> PAGE_BITS) & ((1 << 38) - 1);
+        let io = u64::from(space == Space::Io);
+        let generation = self.generation.load(Ordering::Acquire) & ((1 << 25) - 1);
         (
-            (page as usize) % CHECKED_SLOTS,
-            (page << PAGE_BITS) | generation,
+            (page as usize ^ io as usize) % CHECKED_SLOTS,
+            (page << 26) | (io << 25) | generation,
         )
     }
 
-    /// Whether the page of `phys_addr` was checked against the current map.
-    pub fn is_checked(&self, phys_addr: u64) -> bool {
-        let (slot, tag) = self.tag(phys_addr);
+    /// Whether the page of `addr` in `space` was checked against the current map.
+    pub fn is_checked(&self, space: Space, addr: u64) -> bool {
+        let (slot, tag) = self.tag(space, addr);
         self.checked[slot].load(Ordering::Relaxed) == tag
     }
 
-    /// Remembers that the page of `phys_addr` agrees with the current map (or cannot
-    /// be made to).
-    pub fn mark_checked(&self, phys_addr: u64) {
-        let (slot, tag) = self.tag(phys_addr);
+    /// Remembers that the page of `addr` in `space` agrees with the current map (or
+    /// cannot be made to).
+    pub fn mark_checked(&self, space: Space, addr: u64) {
+        let (slot, tag) = self.tag(space, addr);
         self.checked[slot].store(tag, Ordering::Relaxed);
     }
 
-    /// QEMU and the map disagree at `phys_addr`: fetches a fresh map into `space`
-    /// unless the page is settled. Returns whether the map changed.
-    pub fn refresh(&self, space: &AddressSpace, phys_addr: u64) -> bool {
+    /// QEMU and the map disagree at `addr` of `space` (or the map cannot explain a
+    /// port): fetches a fresh dump into `memory` and `io` unless the page is settled.
+    /// Returns whether the map changed.
+    pub fn refresh(
+        &self,
+        memory: &AddressSpace,
+        io: &AddressSpace,
+        space: Space,
+        addr: u64,
+    ) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let page = phys_addr >> PAGE_BITS;
+        let page = Self::page(space, addr);
         if state.stopped || state.settled.contains(&page) {
             return false;
         }
@@ -175,20 +195,38 @@ impl MapRefresh {
             state.settled.insert(page);
             return false;
         }
-        if let Err(error) = space.replace_from_mtree(&dump) {
-            tracing::warn!(
-                "mmio_trace: the memory map fetched is unreadable ({}); keeping the last one",
-                crate::ErrorChain(&error)
-            );
-            state.stopped = true;
-            return false;
-        }
-        tracing::debug!("mmio_trace: the memory map changed (at {phys_addr:#x})");
+        let sections = cpu_sections(&dump).and_then(|cpu| Ok((cpu, io_sections(&dump)?)));
+        let (cpu, ports) = match sections {
+            Ok(sections) => sections,
+            Err(error) => {
+                tracing::warn!(
+                    "mmio_trace: the memory map fetched is unreadable ({}); keeping the last one",
+                    crate::ErrorChain(&error)
+                );
+                state.stopped = true;
+                return false;
+            }
+        };
+        memory.replace(&cpu);
+        io.replace(&ports);
+        tracing::debug!("mmio_trace: the memory map changed (at {space} {addr:#x})");
         state.last_dump = dump;
         state.settled.clear();
         state.settled.insert(page);
         self.generation.fetch_add(1, Ordering::Release);
         true
+    }
+
+    /// The guest wrote where a write can change the map (a PCI BAR, a command
+    /// register): every page is checked against QEMU again, and pages whose
+    /// disagreement a fetch did not resolve may be fetched for again.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .settled
+            .clear();
     }
 
     /// How many fresh maps were fetched.

@@ -32,6 +32,8 @@ pub enum MtreeError {
 
 struct FlatView {
     address_spaces: Vec<String>,
+    /// `Root memory region: NAME`.
+    root: Option<String>,
     ranges: Vec<MtreeRange>,
 }
 
@@ -54,8 +56,25 @@ struct MtreeRange {
 /// holds the NVIC and SysTick), falling back to `memory`.
 pub fn cpu_sections(text: &str) -> Result<Vec<Section>, MtreeError> {
     let views = parse_flat_views(text)?;
-    let wanted = ["cpu-memory-0", "memory"];
-    let view = wanted
+    Ok(sections(
+        find_view(&views, &["cpu-memory-0", "memory"])?,
+        false,
+    ))
+}
+
+/// The sections of QEMU's I/O port space (`AS "I/O"`, what x86's `in` and `out`
+/// reach) in `info mtree -f`; none for a dump without one. The space's root region
+/// (`io`) answers the ports no device takes: those are holes, not a device.
+pub fn io_sections(text: &str) -> Result<Vec<Section>, MtreeError> {
+    let views = parse_flat_views(text)?;
+    Ok(find_view(&views, &["I/O"])
+        .map(|view| sections(view, true))
+        .unwrap_or_default())
+}
+
+/// The flat view of the first of the `wanted` address spaces the dump has.
+fn find_view<'a>(views: &'a [FlatView], wanted: &[&str]) -> Result<&'a FlatView, MtreeError> {
+    wanted
         .iter()
         .find_map(|name| {
             views
@@ -69,10 +88,15 @@ pub fn cpu_sections(text: &str) -> Result<Vec<Section>, MtreeError> {
                 .flat_map(|v| v.address_spaces.iter().cloned())
                 .collect::<Vec<_>>()
                 .join(", "),
-        })?;
-    Ok(view
-        .ranges
+        })
+}
+
+/// A view's ranges as sections; without the root region's own ranges when
+/// `root_is_hole`.
+fn sections(view: &FlatView, root_is_hole: bool) -> Vec<Section> {
+    view.ranges
         .iter()
+        .filter(|range| !(root_is_hole && view.root.as_deref() == Some(&*range.name)))
         .map(|range| {
             let base = range.first.wrapping_sub(range.offset_in_region);
             // The region's size as far as this view shows it: from its base to the
@@ -95,9 +119,10 @@ pub fn cpu_sections(text: &str) -> Result<Vec<Section>, MtreeError> {
                 base,
                 region_size,
                 flags: RegionFlags::from_mtree_attribute(&range.attribute, range.priority),
+                byte_order: None,
             }
         })
-        .collect())
+        .collect()
 }
 
 fn parse_flat_views(text: &str) -> Result<Vec<FlatView>, MtreeError> {
@@ -107,11 +132,16 @@ fn parse_flat_views(text: &str) -> Result<Vec<FlatView>, MtreeError> {
         if line.starts_with("FlatView #") {
             views.push(FlatView {
                 address_spaces: Vec::new(),
+                root: None,
                 ranges: Vec::new(),
             });
         } else if let Some(rest) = line.strip_prefix("AS \"") {
             if let (Some(view), Some(end)) = (views.last_mut(), rest.find('"')) {
                 view.address_spaces.push(rest[..end].to_string());
+            }
+        } else if let Some(root) = line.strip_prefix("Root memory region: ") {
+            if let Some(view) = views.last_mut() {
+                view.root = Some(root.trim().to_string());
             }
         } else if line.starts_with(|c: char| c.is_ascii_hexdigit()) && line.contains(" (prio ") {
             let range = parse_range(line).map_err(|reason| MtreeError::BadLine {

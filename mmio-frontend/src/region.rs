@@ -78,6 +78,9 @@ pub struct Section {
     pub region_size: u64,
     /// What QEMU says of the region.
     pub flags: RegionFlags,
+    /// The byte order the region's ops declare, where known (PANDA's listener reads
+    /// it; `info mtree -f` does not show it: see [`crate::byte_order`]).
+    pub byte_order: Option<crate::byte_order::ByteOrder>,
 }
 
 impl Section {
@@ -98,6 +101,7 @@ impl Section {
             base: first.wrapping_sub(offset_within_region),
             region_size: size,
             flags,
+            byte_order: None,
         })
     }
 }

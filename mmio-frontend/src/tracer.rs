@@ -20,7 +20,7 @@ use thiserror::Error;
 use crate::access::{Decider, GuestAccess};
 use crate::address_space::AddressSpace;
 use crate::map_refresh::{MapFetch, MapRefresh};
-use crate::mtree::MtreeError;
+use crate::mtree::{io_sections, MtreeError};
 
 /// Why a tracer could not start.
 #[derive(Debug, Error)]
@@ -96,27 +96,37 @@ impl Tracer {
     /// Loads the map, creates the trace file and starts the recorder.
     pub fn start(setup: TracerSetup<'_>) -> Result<Tracer, SetupError> {
         let devices = Arc::new(DeviceTable::new());
-        let (space, dump) = match setup.map {
+        let (space, io, dump) = match setup.map {
             MapSource::Mtree(path) => {
                 let text =
                     std::fs::read_to_string(path).map_err(|source| SetupError::ReadMtree {
                         path: path.to_path_buf(),
                         source,
                     })?;
-                let space = AddressSpace::from_mtree(&text, devices.clone()).map_err(|source| {
-                    SetupError::ParseMtree {
-                        path: path.to_path_buf(),
-                        source,
-                    }
-                })?;
-                (space, text)
+                let parse_error = |source| SetupError::ParseMtree {
+                    path: path.to_path_buf(),
+                    source,
+                };
+                let space =
+                    AddressSpace::from_mtree(&text, devices.clone()).map_err(parse_error)?;
+                let io = AddressSpace::from_sections(
+                    &io_sections(&text).map_err(parse_error)?,
+                    devices.clone(),
+                );
+                (space, io, text)
             }
-            MapSource::Empty => (AddressSpace::new(devices.clone()), String::new()),
+            MapSource::Empty => (
+                AddressSpace::new(devices.clone()),
+                AddressSpace::new(devices.clone()),
+                String::new(),
+            ),
         };
         let decider = match setup.map_fetch {
             Some(fetch) => Decider::with_refresh(space, MapRefresh::new(fetch, dump)),
             None => Decider::new(space),
-        };
+        }
+        .with_io(io)
+        .for_target(&setup.info.target_arch);
         let mut sinks = Vec::new();
         if let Some(path) = setup.out_log {
             sinks.push(create_output(path, &setup.output, setup.info)?);
@@ -161,6 +171,11 @@ impl Tracer {
     /// The device table events refer to.
     pub fn devices(&self) -> &DeviceTable {
         self.decider.space().devices()
+    }
+
+    /// See [`Decider::map_changing_store`].
+    pub fn map_changing_store(&self, vaddr: u64) -> Option<u64> {
+        self.decider.map_changing_store(vaddr)
     }
 
     /// Whether writes to `device` can change the memory map while they are under way
@@ -324,6 +339,7 @@ mod tests {
             vaddr: 0x4000_c000,
             size: 1,
             value,
+            byte_order: crate::byte_order::ByteOrder::Little,
             instr_count: None,
             landing: Landing::Io {
                 phys_addr: 0x4000_c000,

@@ -79,6 +79,7 @@ fn access(vaddr: u64, landing: Landing<'_>) -> GuestAccess<'_> {
         vaddr,
         size: 4,
         value: 0x301,
+        byte_order: mmio_frontend::byte_order::ByteOrder::Little,
         instr_count: Some(2),
         landing,
     }

@@ -87,8 +87,8 @@ mod tests {
             "nothing to do: no out_log=FILE and retain=false"
         );
         assert_eq!(
-            parse(&[("access", "x")]).unwrap_err().to_string(),
-            "access=x: expected r, w or rw"
+            parse(&[("access", "z")]).unwrap_err().to_string(),
+            "access=z: expected r, w, x or a combination (rw)"
         );
     }
 }

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use mmio_core::Access;
 use mmio_export::TraceInfo;
+use mmio_frontend::byte_order::ByteOrder;
 use mmio_frontend::region::{RegionFlags, Section};
 use mmio_frontend::tracer::on_fresh_thread;
 use mmio_frontend::ErrorChain;
@@ -156,6 +157,13 @@ unsafe fn section_of(section: *mut MemoryRegionSection) -> Option<Section> {
         readonly: region.readonly,
         priority: i64::from(region.priority),
     };
+    // SAFETY: a region's ops, when set, are a static table of its device model.
+    let declared = unsafe { region.ops.as_ref() }.map(|ops| ops.endianness);
+    let byte_order = declared.map(|endianness| match endianness {
+        panda::sys::device_endian_DEVICE_BIG_ENDIAN => ByteOrder::Big,
+        panda::sys::device_endian_DEVICE_LITTLE_ENDIAN => ByteOrder::Little,
+        _ => ByteOrder::of_target(panda::ARCH_NAME),
+    });
     Section::from_listener(
         name,
         section.offset_within_address_space,
@@ -163,6 +171,10 @@ unsafe fn section_of(section: *mut MemoryRegionSection) -> Option<Section> {
         section.offset_within_region,
         flags,
     )
+    .map(|section| Section {
+        byte_order,
+        ..section
+    })
 }
 
 unsafe extern "C" fn region_add(_: *mut MemoryListener, section: *mut MemoryRegionSection) {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use mmio_core::{Access, EventSink};
 use mmio_export::TraceInfo;
 use mmio_frontend::access::{GuestAccess, Landing};
+use mmio_frontend::byte_order::ByteOrder;
 use mmio_frontend::tracer::{MapSource, SetupError, Tracer};
 
 use crate::args::{retains, PandaArgs};
@@ -47,6 +48,8 @@ impl PandaAccess {
             vaddr: self.vaddr,
             size: self.size,
             value: self.value,
+            // PANDA's targets run in their own byte order.
+            byte_order: ByteOrder::of_target(panda::ARCH_NAME),
             // Retired before the access, as the QEMU front end counts.
             instr_count: self.rr_instr_count.map(|count| count.saturating_sub(1)),
             landing: Landing::Unclassified {

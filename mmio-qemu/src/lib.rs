@@ -16,6 +16,9 @@ pub mod addressing;
 pub mod args;
 pub mod map_change;
 #[cfg(not(test))]
+mod port_callbacks;
+pub mod port_io;
+#[cfg(not(test))]
 mod qemu;
 
 /// Bytes in a guest word, from QEMU's target name.
@@ -25,6 +28,21 @@ pub fn word_size(target_name: &str) -> u8 {
         | "sparc64" | "loongarch64" | "alpha" => 8,
         _ => 4,
     }
+}
+
+/// The physical address a target's fixed translation gives `vaddr`, without its MMU:
+/// MIPS's unmapped segments kseg0 and kseg1 (0x80000000-0xbfffffff, and their
+/// sign-extended form on 64-bit MIPS) are the first 512 MiB of physical memory. What
+/// an instruction fetched from I/O is looked up at, as no plugin API translates a
+/// fetch's address.
+pub fn fixed_physical(target_name: &str, vaddr: u64) -> Option<u64> {
+    let high = match target_name {
+        "mips" | "mipsel" => 0,
+        "mips64" | "mips64el" => 0xffff_ffff,
+        _ => return None,
+    };
+    let low = vaddr & 0xffff_ffff;
+    (vaddr >> 32 == high && (0x8000_0000..0xc000_0000).contains(&low)).then_some(low & 0x1fff_ffff)
 }
 
 /// The unit tests run outside QEMU, but the `qemu-plugin` crate's exported entry point
@@ -48,6 +66,21 @@ mod outside_qemu {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mips_unmapped_segments_are_translated_without_the_mmu() {
+        assert_eq!(fixed_physical("mipsel", 0xbc00_6490), Some(0x1c00_6490));
+        assert_eq!(fixed_physical("mips", 0x8010_001c), Some(0x0010_001c));
+        assert_eq!(
+            fixed_physical("mips64el", 0xffff_ffff_bfc0_0000),
+            Some(0x1fc0_0000)
+        );
+        // kuseg and kseg2 go through the TLB; other targets have no such segments.
+        assert_eq!(fixed_physical("mips", 0x0040_0000), None);
+        assert_eq!(fixed_physical("mips", 0xc000_0000), None);
+        assert_eq!(fixed_physical("mips64el", 0xbfc0_0000), None);
+        assert_eq!(fixed_physical("arm", 0xbc00_6490), None);
+    }
 
     #[test]
     fn word_sizes_follow_the_target() {

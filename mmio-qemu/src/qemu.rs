@@ -8,16 +8,18 @@ use std::time::Duration;
 use mmio_core::Access;
 use mmio_export::TraceInfo;
 use mmio_frontend::access::{GuestAccess, Landing, RegionName};
+use mmio_frontend::byte_order::ByteOrder;
 use mmio_frontend::map_refresh::{MapFetch, QmpMapFetch};
 use mmio_frontend::tracer::{on_fresh_thread, MapSource, Tracer};
 use mmio_frontend::ErrorChain;
 use qemu_plugin::sys::{
     qemu_plugin_cb_flags, qemu_plugin_get_hwaddr, qemu_plugin_hwaddr_device_name,
     qemu_plugin_hwaddr_is_io, qemu_plugin_hwaddr_phys_addr, qemu_plugin_id_t, qemu_plugin_insn,
-    qemu_plugin_insn_data, qemu_plugin_insn_disas, qemu_plugin_insn_vaddr,
-    qemu_plugin_mem_get_value, qemu_plugin_mem_is_store, qemu_plugin_mem_rw,
-    qemu_plugin_mem_size_shift, qemu_plugin_mem_value_type, qemu_plugin_meminfo_t, qemu_plugin_op,
-    qemu_plugin_register_atexit_cb, qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu,
+    qemu_plugin_insn_data, qemu_plugin_insn_disas, qemu_plugin_insn_haddr, qemu_plugin_insn_vaddr,
+    qemu_plugin_mem_get_value, qemu_plugin_mem_is_big_endian, qemu_plugin_mem_is_store,
+    qemu_plugin_mem_rw, qemu_plugin_mem_size_shift, qemu_plugin_mem_value_type,
+    qemu_plugin_meminfo_t, qemu_plugin_op, qemu_plugin_register_atexit_cb,
+    qemu_plugin_register_vcpu_insn_exec_cb, qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu,
     qemu_plugin_register_vcpu_mem_cb, qemu_plugin_register_vcpu_tb_trans_cb,
     qemu_plugin_scoreboard_new, qemu_plugin_tb, qemu_plugin_tb_get_insn, qemu_plugin_tb_n_insns,
     qemu_plugin_u64, qemu_plugin_u64_get,
@@ -29,7 +31,9 @@ use crate::addressing::{
 };
 use crate::args::Instrument;
 use crate::map_change::MapChangingBlocks;
-use crate::word_size;
+use crate::port_callbacks::PortIo;
+use crate::port_io::{decode, size_from_disassembly, size_without_disassembly, PortSite};
+use crate::{fixed_physical, word_size};
 
 extern "C" {
     /// GLib's allocator, which QEMU links: strings the plugin API returns are freed
@@ -37,8 +41,8 @@ extern "C" {
     fn g_free(memory: *mut c_void);
 }
 
-struct Plugin {
-    tracer: Tracer,
+pub(crate) struct Plugin {
+    pub(crate) tracer: Tracer,
     instrument: Instrument,
     /// Set when `skip_sp_pc=on` and the guest's instruction set is one `addressing`
     /// reads.
@@ -47,6 +51,30 @@ struct Plugin {
     icount: Option<InstructionCounter>,
     /// Where this vCPU's writes could change the map (not looked up).
     map_changing: MapChangingBlocks,
+    /// x86 port I/O, on an x86 target.
+    pub(crate) ports: Option<PortIo>,
+    /// QEMU's target name (`mips`, `x86_64`...).
+    target: String,
+    /// The target's byte order: an instruction's bytes make its fetched value in it.
+    byte_order: ByteOrder,
+}
+
+/// Runs `f` with the loaded plugin (nothing before it is installed).
+pub(crate) fn with_plugin(f: impl FnOnce(&Plugin)) {
+    if let Some(plugin) = PLUGIN.get() {
+        f(plugin);
+    }
+}
+
+/// Instructions vCPU `cpu` retired before the one running, when `icount=on`.
+pub(crate) fn instructions_retired(plugin: &Plugin, cpu: c_uint) -> Option<u64> {
+    plugin.icount.map(|counter| {
+        // SAFETY: reads this vCPU's own slot of a live scoreboard.
+        let started = unsafe { qemu_plugin_u64_get(counter.0, cpu) };
+        // The inline add runs before the instruction's callbacks, so it counts this
+        // one too.
+        started.saturating_sub(1)
+    })
 }
 
 /// A scoreboard entry QEMU increments inline before each instruction.
@@ -121,6 +149,9 @@ fn install(
             icount,
             skip_sp_pc,
             map_changing: MapChangingBlocks::default(),
+            ports: matches!(info.target_name.as_str(), "i386" | "x86_64").then(PortIo::new),
+            target: info.target_name.clone(),
+            byte_order: ByteOrder::of_target(&info.target_name),
         })
         .is_err()
     {
@@ -193,9 +224,19 @@ unsafe fn instrument(plugin: &Plugin, tb: *mut qemu_plugin_tb) {
         let skipped = plugin
             .skip_sp_pc
             .map(|isa| skippable_instructions(isa, &instructions));
+        if let Some(ports) = &plugin.ports {
+            ports.instrument_block(tb);
+        }
         for (index, &insn) in instructions.iter().enumerate() {
             let pc = qemu_plugin_insn_vaddr(insn);
-            if index >= first_instrumented
+            let instrumented = index >= first_instrumented;
+            let port = plugin
+                .ports
+                .as_ref()
+                .filter(|_| instrumented)
+                .and_then(|_| port_instruction(insn, pc));
+            if port.is_none()
+                && instrumented
                 && !skipped.as_ref().is_some_and(|skipped| skipped[index])
             {
                 qemu_plugin_register_vcpu_mem_cb(
@@ -214,8 +255,124 @@ unsafe fn instrument(plugin: &Plugin, tb: *mut qemu_plugin_tb) {
                     1,
                 );
             }
+            // After the count's add, so that their callbacks see it as a memory
+            // callback does.
+            if let (Some(ports), Some((site, string))) = (&plugin.ports, port) {
+                ports.instrument_instruction(insn, site, string);
+            }
+            if qemu_plugin_insn_haddr(insn).is_null() {
+                instrument_fetch(insn, pc);
+            }
         }
     }
+}
+
+/// The port I/O instruction `insn` is, with its width from QEMU's disassembly where the
+/// bytes do not tell it.
+///
+/// # Safety
+/// `insn` is an instruction of the block being translated.
+unsafe fn port_instruction(insn: *mut qemu_plugin_insn, pc: u64) -> Option<(PortSite, bool)> {
+    let mut bytes = [0u8; 16];
+    // SAFETY: `insn` is live; QEMU copies at most `bytes.len()` bytes.
+    let copied = unsafe { qemu_plugin_insn_data(insn, bytes.as_mut_ptr().cast(), bytes.len()) };
+    let decoded = decode(&bytes[..copied.min(bytes.len())])?;
+    let size = decoded.size.or_else(|| {
+        // SAFETY: per the function's contract; the string is ours to free, done here.
+        unsafe {
+            let text: *mut c_char = qemu_plugin_insn_disas(insn);
+            if text.is_null() {
+                return None;
+            }
+            let size = CStr::from_ptr(text)
+                .to_str()
+                .ok()
+                .and_then(size_from_disassembly);
+            g_free(text.cast());
+            size
+        }
+    });
+    let size = size.unwrap_or_else(|| {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            tracing::warn!("mmio_trace: QEMU gives no disassembly: the width of word-sized port I/O is taken as in 32-bit code (wrong for 16-bit code)");
+        });
+        size_without_disassembly(&decoded)
+    });
+    Some((
+        PortSite {
+            pc,
+            port: decoded.port,
+            size,
+            access: decoded.access,
+        },
+        decoded.string,
+    ))
+}
+
+thread_local! {
+    /// The instruction of the block being translated on this vCPU's thread that QEMU
+    /// fetched from I/O: its address, bytes and length. QEMU runs such a block (of
+    /// one instruction, never cached: `tb_gen_code`, QEMU 10.0.2) right after
+    /// translating it, on the same thread.
+    static FETCHED: std::cell::Cell<(u64, [u8; 8], usize)> =
+        const { std::cell::Cell::new((0, [0; 8], 0)) };
+}
+
+/// Records, when it runs, the fetch of `insn`, whose code QEMU read from an I/O region
+/// (no host memory behind it).
+///
+/// # Safety
+/// `insn` is an instruction of the block being translated.
+unsafe fn instrument_fetch(insn: *mut qemu_plugin_insn, pc: u64) {
+    let mut bytes = [0u8; 8];
+    // SAFETY: per the function's contract; at most `bytes.len()` bytes are copied.
+    let copied = unsafe { qemu_plugin_insn_data(insn, bytes.as_mut_ptr().cast(), bytes.len()) };
+    FETCHED.set((pc, bytes, copied.min(bytes.len())));
+    // SAFETY: as above; the callback is 'static.
+    unsafe {
+        qemu_plugin_register_vcpu_insn_exec_cb(
+            insn,
+            Some(on_fetch),
+            qemu_plugin_cb_flags::QEMU_PLUGIN_CB_NO_REGS,
+            pc as usize as *mut c_void,
+        );
+    }
+}
+
+unsafe extern "C" fn on_fetch(cpu: c_uint, userdata: *mut c_void) {
+    let Some(plugin) = PLUGIN.get() else { return };
+    let pc = userdata as usize as u64;
+    let (fetched_pc, bytes, len) = FETCHED.get();
+    if fetched_pc != pc || len == 0 {
+        return;
+    }
+    // One event of the instruction's length, rounded up to an access width.
+    let size = len.next_power_of_two().min(8) as u8;
+    let mut word = [0u8; 8];
+    let value = match plugin.byte_order {
+        ByteOrder::Little => {
+            word[..len].copy_from_slice(&bytes[..len]);
+            u64::from_le_bytes(word)
+        }
+        ByteOrder::Big => {
+            word[8 - len..].copy_from_slice(&bytes[..len]);
+            u64::from_be_bytes(word)
+        }
+    };
+    plugin.tracer.on_access(&GuestAccess {
+        cpu,
+        access: Access::Fetch,
+        pc,
+        vaddr: pc,
+        size,
+        value,
+        byte_order: plugin.byte_order,
+        instr_count: instructions_retired(plugin, cpu),
+        landing: Landing::Fetch {
+            phys_addr: fixed_physical(&plugin.target, pc),
+        },
+    });
 }
 
 /// For each instruction of a block, whether it addresses only the stack or a literal
@@ -284,7 +441,12 @@ unsafe extern "C" fn on_memory_access(
     // SAFETY: `info` is the handle QEMU passed to this callback, valid until it returns.
     let is_store = unsafe { qemu_plugin_mem_is_store(info) };
     let known_phys = is_store
-        .then(|| plugin.map_changing.physical(vcpu_index, vaddr))
+        .then(|| {
+            plugin
+                .map_changing
+                .physical(vcpu_index, vaddr)
+                .or_else(|| plugin.tracer.map_changing_store(vaddr))
+        })
         .flatten();
     // SAFETY: as above; `hwaddr` is checked for NULL before any use and not kept. A
     // write that may change the map is not looked up (see `map_change`).
@@ -331,12 +493,9 @@ unsafe extern "C" fn on_memory_access(
         };
         (bits, 1u8 << qemu_plugin_mem_size_shift(info).min(3))
     };
-    let instr_count = plugin.icount.map(|counter| {
-        // SAFETY: reads this vCPU's own slot of a live scoreboard.
-        let started = unsafe { qemu_plugin_u64_get(counter.0, vcpu_index) };
-        // The inline add runs before the instruction, so it counts this one too.
-        started.saturating_sub(1)
-    });
+    let instr_count = instructions_retired(plugin, vcpu_index);
+    // SAFETY: `info` is valid during this callback.
+    let big_endian = unsafe { qemu_plugin_mem_is_big_endian(info) };
     let decided = plugin.tracer.decide_and_record(&GuestAccess {
         cpu: vcpu_index,
         access: if is_store {
@@ -348,6 +507,11 @@ unsafe extern "C" fn on_memory_access(
         vaddr,
         size,
         value,
+        byte_order: if big_endian {
+            ByteOrder::Big
+        } else {
+            ByteOrder::Little
+        },
         instr_count,
         landing,
     });
