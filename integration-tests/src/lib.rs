@@ -385,6 +385,21 @@ pub fn run_traced(
     status: i32,
     dir: &Path,
 ) -> TracedRun {
+    run_traced_with_console(program, args, variants, status, dir, &[]).0
+}
+
+/// [`run_traced`] for a guest driven through its console: `args` give the guest a
+/// `-serial stdio`; each `(prompt, line)` of `script` waits for `prompt` in what the
+/// guest printed since the last one (a minute at most), then types `line`. Returns
+/// the run and everything the guest printed.
+pub fn run_traced_with_console(
+    program: &str,
+    args: &[String],
+    variants: &[&str],
+    status: i32,
+    dir: &Path,
+    script: &[(&str, &str)],
+) -> (TracedRun, String) {
     let mtree = dump_mtree(program, args, dir);
     let log = dir.join("qemu-trace.log");
     let mut command = Command::new(program);
@@ -416,19 +431,73 @@ pub fn run_traced(
     command
         .args(["-trace", "memory_region_ops_*", "-D"])
         .arg(&log);
-    let output = command
-        .output()
+    let stderr = dir.join("qemu-stderr.txt");
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).expect("create the stderr file"))
+        .spawn()
         .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert_eq!(
-        output.status.code(),
-        Some(status),
-        "{program} with the plugin:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    TracedRun {
-        traces: outputs.iter().map(|out| read_trace(out)).collect(),
-        qemu: read_qemu_trace(&log),
+    let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = {
+        let printed = printed.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(read) = std::io::Read::read(&mut stdout, &mut buffer) {
+                if read == 0 {
+                    break;
+                }
+                printed.lock().unwrap().extend_from_slice(&buffer[..read]);
+            }
+        })
+    };
+    let console = || String::from_utf8_lossy(&printed.lock().unwrap()).into_owned();
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let mut seen = 0;
+    for (prompt, line) in script {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let text = console();
+            if let Some(at) = text[seen.min(text.len())..].find(prompt) {
+                seen += at + prompt.len();
+                break;
+            }
+            if std::time::Instant::now() > deadline || child.try_wait().expect("wait").is_some() {
+                let _ = child.kill();
+                panic!("{program} never printed {prompt:?}:\n{text}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::io::Write::write_all(&mut stdin, line.as_bytes()).expect("type into the console");
     }
+    drop(stdin);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{program} did not exit:\n{}", console());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    reader.join().expect("the console reader");
+    assert_eq!(
+        exit.code(),
+        Some(status),
+        "{program} with the plugin:\n{}\n{}",
+        std::fs::read_to_string(&stderr).unwrap_or_default(),
+        console()
+    );
+    (
+        TracedRun {
+            traces: outputs.iter().map(|out| read_trace(out)).collect(),
+            qemu: read_qemu_trace(&log),
+        },
+        console(),
+    )
 }
 
 /// Asserts that `trace` holds exactly the device accesses of QEMU's own log of the
