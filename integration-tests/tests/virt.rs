@@ -255,3 +255,51 @@ fn a_cfi_flash_query_is_recorded_by_both_front_ends() {
     assert_eq!(traces[0].len(), 5 + cpu0_events().len());
     assert_eq!(traces[0], traces[1], "instrument=last lost an access");
 }
+
+/// Issue #20: a real 32-bit Arm guest, Debian's U-Boot for `qemu_arm` (it probes the
+/// CFI flash, virtio-mmio and PCI, counts down its autoboot), powered off
+/// through PSCI from its console, against QEMU's own trace of the run.
+#[test]
+fn debian_u_boot_matches_qemus_own_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let args: Vec<String> = [
+        "-M",
+        "virt",
+        "-m",
+        "512",
+        "-bios",
+        "/usr/lib/u-boot/qemu_arm/u-boot.bin",
+        "-nic",
+        "none",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-serial",
+        "stdio",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (run, console) = integration_tests::run_traced_with_console(
+        "qemu-system-arm",
+        &args,
+        &["", ",instrument=all,skip_sp_pc=off"],
+        0,
+        dir.path(),
+        &[
+            ("Hit any key to stop autoboot", "\n"),
+            ("=> ", "poweroff\n"),
+        ],
+        None,
+    );
+    assert!(console.contains("poweroff ..."), "{console}");
+    let trace = &run.traces[0];
+    integration_tests::assert_matches_qemu_trace(trace, &run.qemu);
+    assert_eq!(trace, &run.traces[1], "a shortcut lost an access");
+    let devices: std::collections::BTreeSet<&str> =
+        trace.iter().filter_map(|s| s.device.as_deref()).collect();
+    for device in ["pl011", "virt.flash0", "pcie-mmcfg-mmio", "virtio-mmio"] {
+        assert!(devices.contains(device), "{device} in {devices:?}");
+    }
+}
