@@ -570,6 +570,18 @@ pub fn match_qemu_trace(trace: &[Seen], qemu: &[QemuAccess]) -> usize {
                 &qemu[from.min(qemu.len())..(from + 4).min(qemu.len())]
             )
         };
+        // A region whose model passes the access on to another (armv7m's
+        // `v7m_systick` to `systick`) makes a second line, at the offset, of the same
+        // value: the inner one before the outer for a read, after it for a write.
+        let forwarded = |line: &QemuAccess, delta: u64| {
+            let bytes = line.size.min(event.size);
+            line.cpu == event.cpu
+                && line.write == write
+                && line.name != name
+                && line.addr == event.offset + delta
+                && mmio_core::MmioEvent::mask_value(line.value, bytes)
+                    == mmio_core::MmioEvent::mask_value(event.value >> (8 * delta), bytes)
+        };
         let (mut covered, mut little, mut big) = (0u64, 0u64, 0u64);
         let size = u64::from(event.size);
         let first = next;
@@ -577,6 +589,10 @@ pub fn match_qemu_trace(trace: &[Seen], qemu: &[QemuAccess]) -> usize {
             let Some(line) = qemu.get(next) else {
                 panic!("{}", context(first, "QEMU's log ended"));
             };
+            if !fits(line, covered) && forwarded(line, covered) {
+                next += 1;
+                continue;
+            }
             assert!(
                 fits(line, covered),
                 "{}",
@@ -604,6 +620,13 @@ pub fn match_qemu_trace(trace: &[Seen], qemu: &[QemuAccess]) -> usize {
                 )
             )
         );
+        while qemu.get(next).is_some_and(|line| forwarded(line, 0))
+            && !trace.get(index + 1).is_some_and(|following| {
+                following.device.as_deref() == qemu.get(next).map(|line| line.name.as_str())
+            })
+        {
+            next += 1;
+        }
         if event.access == mmio_core::Access::Fetch {
             let fetched = qemu[first..next].to_vec();
             let again = |at: usize| qemu.get(at..at + fetched.len()) == Some(&fetched[..]);

@@ -249,6 +249,7 @@ fn debian_u_boot_matches_qemus_own_trace() {
             ("Hit any key to stop autoboot", "\n"),
             ("=> ", "poweroff\n"),
         ],
+        None,
     );
     assert!(console.contains("U-Boot 2023.01"), "{console}");
     let trace = &run.traces[0];
