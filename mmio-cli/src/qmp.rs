@@ -64,6 +64,10 @@ fn query(socket: &Path, child: &mut std::process::Child) -> Result<String> {
     };
     let text = qmp.human("info mtree -f")?;
     // Wait for the answer: QEMU drops requests still queued when the client hangs up.
-    qmp.execute(&json!({"execute": "quit"}))?;
+    // QEMU may also close the monitor before its answer is read: it is quitting then,
+    // and is killed to make sure.
+    if qmp.execute(&json!({"execute": "quit"})).is_err() {
+        let _ = child.kill();
+    }
     Ok(text)
 }
