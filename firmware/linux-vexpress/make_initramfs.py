@@ -1,6 +1,6 @@
 """Writes a gzip'd newc cpio holding /dev/console, /proc (a mount point), the given
-/init and the given kernel module (as /i2c-versatile.ko), without root.
-    make_initramfs.py INIT MODULE OUT"""
+/init and, when given, a kernel module (as /i2c-versatile.ko), without root.
+    make_initramfs.py INIT [MODULE] OUT"""
 import gzip
 import sys
 
@@ -14,19 +14,19 @@ def entry(name: str, mode: int, data: bytes = b"", rdev: tuple[int, int] = (0, 0
 
 
 def main() -> None:
-    init_path, module_path, out_path = sys.argv[1:4]
+    init_path, *module_paths, out_path = sys.argv[1:]
     with open(init_path, "rb") as f:
         init = f.read()
-    with open(module_path, "rb") as f:
-        module = f.read()
     archive = (
         entry("dev", 0o040755)
         + entry("dev/console", 0o020600, rdev=(5, 1))
         + entry("proc", 0o040755)
         + entry("init", 0o100755, init)
-        + entry("i2c-versatile.ko", 0o100644, module)
-        + entry("TRAILER!!!", 0)
     )
+    for module_path in module_paths:
+        with open(module_path, "rb") as f:
+            archive += entry("i2c-versatile.ko", 0o100644, f.read())
+    archive += entry("TRAILER!!!", 0)
     with open(out_path, "wb") as f:
         f.write(gzip.compress(archive, mtime=0))
 

@@ -523,6 +523,8 @@ pub fn run_traced_with_console(
 /// - an access to unassigned memory is an event without a line (QEMU's unassigned
 ///   region takes no access, so no device model logs it), while an unassigned port is
 ///   a line of QEMU's `io` region;
+/// - an interrupt QEMU's IOAPIC (or a device) delivers as a write to the APIC's MSI
+///   region is a line of `apic-msi` no guest instruction made: such lines are passed;
 /// - a fetch from I/O (`X`) is a read line, and lines repeating it: QEMU fetches an
 ///   instruction from I/O each time it translates it, and translates it again when an
 ///   interrupt or a stop came before it ran; the plugin records it when it runs.
@@ -582,6 +584,12 @@ pub fn match_qemu_trace(trace: &[Seen], qemu: &[QemuAccess]) -> usize {
                 && mmio_core::MmioEvent::mask_value(line.value, bytes)
                     == mmio_core::MmioEvent::mask_value(event.value >> (8 * delta), bytes)
         };
+        while qemu
+            .get(next)
+            .is_some_and(|line| line.write && line.name == "apic-msi" && !fits(line, 0))
+        {
+            next += 1;
+        }
         let (mut covered, mut little, mut big) = (0u64, 0u64, 0u64);
         let size = u64::from(event.size);
         let first = next;

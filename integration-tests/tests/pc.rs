@@ -449,3 +449,54 @@ fn pc_port_io_moved_bars_and_seabios_match_qemus_own_trace() {
 fn q35_port_io_moved_bars_and_seabios_match_qemus_own_trace() {
     check_machine("q35", 0x29c0_8086, 0x8000_0800);
 }
+
+/// Issue #20: Debian's amd64 kernel booting on `-M pc` to an initramfs that powers
+/// the machine off (`firmware/linux-pc`): every access of SeaBIOS and the kernel,
+/// port I/O and MMIO, against QEMU's own trace (SeaBIOS's run above is the tripwire
+/// for `instrument=last` on x86).
+#[test]
+fn debian_kernel_boot_matches_qemus_own_trace() {
+    let guest = integration_tests::workspace_root().join("target/linux-pc");
+    integration_tests::run_ok(
+        std::process::Command::new("bash")
+            .arg(integration_tests::workspace_root().join("firmware/linux-pc/build.sh"))
+            .arg(&guest),
+        "firmware/linux-pc/build.sh",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let args: Vec<String> = [
+        "-M",
+        "pc",
+        "-m",
+        "512",
+        "-kernel",
+        guest.join("vmlinuz").to_str().expect("utf-8 path"),
+        "-initrd",
+        guest.join("initrd.gz").to_str().expect("utf-8 path"),
+        "-append",
+        "console=ttyS0",
+        "-display",
+        "none",
+        "-nic",
+        "none",
+        "-serial",
+        "null",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let run = run_traced("qemu-system-x86_64", &args, &[""], 0, dir.path());
+    let trace = &run.traces[0];
+    assert_matches_qemu_trace(trace, &run.qemu);
+    // The kernel's own accesses (its text is mapped at 0xffffffff8...): port I/O and
+    // MMIO both, the power-off through ACPI's PM registers among them.
+    let kernel: Vec<&Seen> = trace
+        .iter()
+        .filter(|s| s.event.guest_pc >= 0xffff_ffff_8000_0000)
+        .collect();
+    assert!(kernel.iter().any(|s| s.event.space == Space::Io));
+    assert!(kernel.iter().any(|s| s.device.as_deref() == Some("ioapic")));
+    assert!(kernel
+        .iter()
+        .any(|s| s.device.as_deref() == Some("acpi-cnt") && s.event.access == Access::Write));
+}
