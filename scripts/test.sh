@@ -33,6 +33,7 @@ step bench-panda-callback cargo bench -q -p mmio-panda --bench callback -- --qui
 step bench-writers-script bash bench/writers.sh 100000
 step bench-overhead bash bench/overhead.sh 20 1
 step bench-linux-boot bash bench/linux-boot.sh 1
+step bench-x86-boot bash bench/x86-boot.sh 1
 step bench-analysis bash bench/analysis.sh 200000
 
 # Fuzz the three trace readers for a bounded time (any crash fails this script and is

@@ -220,6 +220,7 @@ impl Decider {
     /// while every I/O access so far had its virtual address as physical (firmware,
     /// a BIOS, a kernel before its MMU). QEMU's lookup after such a write can find a
     /// section of the map the write made (see `mmio-qemu`'s `map_change`).
+    #[inline]
     pub fn map_changing_store(&self, vaddr: u64) -> Option<u64> {
         self.identity_guess(vaddr)
             .filter(|&addr| self.space.changes_map_at(addr))
@@ -353,6 +354,7 @@ impl Decider {
 
     /// The virtual address as the physical one, while every I/O access so far had
     /// them equal (M-profile, no MMU yet).
+    #[inline]
     fn identity_guess(&self, vaddr: u64) -> Option<u64> {
         self.identity_mapping
             .load(Ordering::Relaxed)

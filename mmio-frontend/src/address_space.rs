@@ -60,6 +60,7 @@ impl MapChangingRanges {
         }
     }
 
+    #[inline]
     fn contains(&self, addr: u64) -> bool {
         self.ranges.iter().any(|(first, last)| {
             (first.load(Ordering::Relaxed)..=last.load(Ordering::Relaxed)).contains(&addr)
@@ -174,6 +175,7 @@ impl AddressSpace {
     /// Whether `addr` lies in a region whose writes can change the map (a PCI
     /// configuration space): QEMU's lookup of such a write may find a section of the
     /// map the write itself made (see `mmio-qemu`'s `map_change`).
+    #[inline]
     pub fn changes_map_at(&self, addr: u64) -> bool {
         self.map_changing.contains(addr)
     }

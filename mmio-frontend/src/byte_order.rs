@@ -8,7 +8,7 @@
 //! the CPU's register, and QEMU's own trace shows the device's value. The PANDA
 //! front end reads the declared order from each region's ops; the QEMU front end, whose
 //! plugin API and memory-map dump do not show it, looks the region's name up in
-//! [`crate::byte_order_table`] (made by `scripts/qemu-device-byte-order.py` from QEMU
+//! `byte_order_table` (made by `scripts/qemu-device-byte-order.py` from QEMU
 //! 10.0.2's sources).
 
 use crate::byte_order_table::{BIG_ENDIAN, LITTLE_ENDIAN};

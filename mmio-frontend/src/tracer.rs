@@ -174,6 +174,7 @@ impl Tracer {
     }
 
     /// See [`Decider::map_changing_store`].
+    #[inline]
     pub fn map_changing_store(&self, vaddr: u64) -> Option<u64> {
         self.decider.map_changing_store(vaddr)
     }

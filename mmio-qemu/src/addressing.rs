@@ -1,6 +1,6 @@
 //! Which instructions cannot reach I/O, decided once per instruction at translation
 //! time: from the instruction's bytes on 32-bit Arm (where the bytes tell A32 from
-//! T32), else from QEMU's disassembly of it.
+//! T32) and x86, else from QEMU's disassembly of it.
 //!
 //! Most guest loads and stores address the stack (push, pop, spills, `[sp, #n]`) or a
 //! literal pool beside the code (`[pc, #n]`, `ldr x0, <label>`). Neither points into a
@@ -16,6 +16,9 @@ pub enum Isa {
     Arm,
     /// A64, as printed for `qemu-system-aarch64`.
     Aarch64,
+    /// x86 in any mode (`qemu-system-i386`, `qemu-system-x86_64`), decided from the
+    /// bytes ([`x86_addresses_only_stack`]).
+    X86,
 }
 
 impl Isa {
@@ -24,6 +27,7 @@ impl Isa {
         match target_name {
             "arm" => Some(Isa::Arm),
             "aarch64" => Some(Isa::Aarch64),
+            "i386" | "x86_64" => Some(Isa::X86),
             _ => None,
         }
     }
@@ -181,9 +185,56 @@ fn t32(first: u16, second: u16) -> bool {
         && !table_branch
 }
 
+/// True for an x86 instruction whose only memory accesses go through `SS:[rSP]`:
+/// a near `call` with a relative target (`e8`: it pushes the return address), a near
+/// `ret` (`c3`, `c2 imm16`) and `push`/`pop` of a register (`50`-`5f`), each with
+/// at most the operand-size (`66`) and `rep`/`bnd` (`f2`, `f3`) prefixes, which do
+/// not move the access. They are the calls and returns that end most translation
+/// blocks. Anything else, `iret` (which reads descriptor tables) and indirect calls
+/// through memory included, keeps its callback.
+pub fn x86_addresses_only_stack(bytes: &[u8]) -> bool {
+    let opcode = bytes
+        .iter()
+        .find(|&&byte| !matches!(byte, 0x66 | 0xf2 | 0xf3))
+        .copied();
+    matches!(opcode, Some(0xe8 | 0xc3 | 0xc2 | 0x50..=0x5f))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes as SeaBIOS (16- and 32-bit) and Debian's amd64 kernel have them.
+    #[test]
+    fn x86_calls_returns_and_register_pushes_address_only_the_stack() {
+        for bytes in [
+            &[0xe8, 0x10, 0x00, 0x00, 0x00][..],   // call rel32
+            &[0x66, 0xe8, 0x10, 0x00, 0x00, 0x00], // call in 16-bit code
+            &[0xc3],                               // ret
+            &[0xf3, 0xc3],                         // repz ret
+            &[0xf2, 0xc3],                         // bnd ret
+            &[0xc2, 0x04, 0x00],                   // ret 4
+            &[0x55],                               // push ebp
+            &[0x5d],                               // pop ebp
+        ] {
+            assert!(x86_addresses_only_stack(bytes), "{bytes:02x?}");
+        }
+        for bytes in [
+            &[0xff, 0x15, 0x00, 0x10, 0x00, 0x00][..], // call [rip+0x1000]
+            &[0xff, 0xd0],                             // call rax: no access, kept
+            &[0xcf],                                   // iret
+            &[0xca, 0x00, 0x00],                       // far ret
+            &[0x41, 0x55],                             // push r13: REX not taken
+            &[0x64, 0xc3],                             // fs-prefixed: not taken
+            &[0x8b, 0x07],                             // mov eax, [rdi]
+            &[0xf3, 0xa5],                             // rep movsd
+            &[0xf3, 0xab],                             // rep stosd
+            &[0x66],                                   // a lone prefix
+            &[],
+        ] {
+            assert!(!x86_addresses_only_stack(bytes), "{bytes:02x?}");
+        }
+    }
 
     /// Lines of QEMU 10.0's own disassembly (`-d in_asm`) of Debian's armhf kernel
     /// and of the test firmware.
@@ -341,6 +392,8 @@ mod tests {
     fn only_arm_targets_are_read() {
         assert_eq!(Isa::of_target("arm"), Some(Isa::Arm));
         assert_eq!(Isa::of_target("aarch64"), Some(Isa::Aarch64));
-        assert_eq!(Isa::of_target("x86_64"), None);
+        assert_eq!(Isa::of_target("x86_64"), Some(Isa::X86));
+        assert_eq!(Isa::of_target("i386"), Some(Isa::X86));
+        assert_eq!(Isa::of_target("riscv64"), None);
     }
 }

@@ -55,6 +55,7 @@ impl Default for MapChangingBlocks {
 impl MapChangingBlocks {
     /// The physical address of an access by `cpu` to `vaddr` if it is in the block
     /// remembered for that vCPU.
+    #[inline]
     pub fn physical(&self, cpu: u32, vaddr: u64) -> Option<u64> {
         let slot = self.slots.get(cpu as usize)?;
         if slot.virt_block.load(Ordering::Relaxed) != vaddr >> BLOCK_BITS {

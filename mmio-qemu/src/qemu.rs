@@ -16,18 +16,18 @@ use qemu_plugin::sys::{
     qemu_plugin_cb_flags, qemu_plugin_get_hwaddr, qemu_plugin_hwaddr_device_name,
     qemu_plugin_hwaddr_is_io, qemu_plugin_hwaddr_phys_addr, qemu_plugin_id_t, qemu_plugin_insn,
     qemu_plugin_insn_data, qemu_plugin_insn_disas, qemu_plugin_insn_haddr, qemu_plugin_insn_vaddr,
-    qemu_plugin_mem_get_value, qemu_plugin_mem_is_big_endian, qemu_plugin_mem_is_store,
-    qemu_plugin_mem_rw, qemu_plugin_mem_size_shift, qemu_plugin_mem_value_type,
-    qemu_plugin_meminfo_t, qemu_plugin_op, qemu_plugin_register_atexit_cb,
-    qemu_plugin_register_vcpu_insn_exec_cb, qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu,
-    qemu_plugin_register_vcpu_mem_cb, qemu_plugin_register_vcpu_tb_trans_cb,
-    qemu_plugin_scoreboard_new, qemu_plugin_tb, qemu_plugin_tb_get_insn, qemu_plugin_tb_n_insns,
-    qemu_plugin_u64, qemu_plugin_u64_get,
+    qemu_plugin_mem_get_value, qemu_plugin_mem_is_big_endian, qemu_plugin_mem_rw,
+    qemu_plugin_mem_size_shift, qemu_plugin_mem_value_type, qemu_plugin_meminfo_t, qemu_plugin_op,
+    qemu_plugin_register_atexit_cb, qemu_plugin_register_vcpu_insn_exec_cb,
+    qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu, qemu_plugin_register_vcpu_mem_cb,
+    qemu_plugin_register_vcpu_tb_trans_cb, qemu_plugin_scoreboard_new, qemu_plugin_tb,
+    qemu_plugin_tb_get_insn, qemu_plugin_tb_n_insns, qemu_plugin_u64, qemu_plugin_u64_get,
 };
 use qemu_plugin::{register, Args, HasCallbacks, Info, PluginId, Register};
 
 use crate::addressing::{
-    addresses_only_stack_or_literal, arm_addresses_only_stack_or_literal, arm_block_state, Isa,
+    addresses_only_stack_or_literal, arm_addresses_only_stack_or_literal, arm_block_state,
+    x86_addresses_only_stack, Isa,
 };
 use crate::args::Instrument;
 use crate::map_change::MapChangingBlocks;
@@ -239,11 +239,20 @@ unsafe fn instrument(plugin: &Plugin, tb: *mut qemu_plugin_tb) {
                 && instrumented
                 && !skipped.as_ref().is_some_and(|skipped| skipped[index])
             {
+                // One callback per direction: QEMU picks it when it translates the
+                // access (`inject_mem_cb`, QEMU 10.0.2), so no callback asks.
                 qemu_plugin_register_vcpu_mem_cb(
                     insn,
-                    Some(on_memory_access),
+                    Some(on_memory_read),
                     qemu_plugin_cb_flags::QEMU_PLUGIN_CB_NO_REGS,
-                    qemu_plugin_mem_rw::QEMU_PLUGIN_MEM_RW,
+                    qemu_plugin_mem_rw::QEMU_PLUGIN_MEM_R,
+                    pc as usize as *mut c_void,
+                );
+                qemu_plugin_register_vcpu_mem_cb(
+                    insn,
+                    Some(on_memory_write),
+                    qemu_plugin_cb_flags::QEMU_PLUGIN_CB_NO_REGS,
+                    qemu_plugin_mem_rw::QEMU_PLUGIN_MEM_W,
                     pc as usize as *mut c_void,
                 );
             }
@@ -376,12 +385,24 @@ unsafe extern "C" fn on_fetch(cpu: c_uint, userdata: *mut c_void) {
 }
 
 /// For each instruction of a block, whether it addresses only the stack or a literal
-/// pool: from the bytes on 32-bit Arm when they tell A32 from T32 (nearly always),
-/// else from QEMU's disassembly.
+/// pool: from the bytes on x86, and on 32-bit Arm when they tell A32 from T32 (nearly
+/// always), else from QEMU's disassembly.
 ///
 /// # Safety
 /// The instructions are those of the block being translated.
 unsafe fn skippable_instructions(isa: Isa, instructions: &[*mut qemu_plugin_insn]) -> Vec<bool> {
+    if isa == Isa::X86 {
+        return instructions
+            .iter()
+            .map(|&insn| {
+                let mut bytes = [0u8; 8];
+                // SAFETY: `insn` is live; QEMU copies at most `bytes.len()` bytes.
+                let copied =
+                    unsafe { qemu_plugin_insn_data(insn, bytes.as_mut_ptr().cast(), bytes.len()) };
+                x86_addresses_only_stack(&bytes[..copied.min(bytes.len())])
+            })
+            .collect();
+    }
     if isa == Isa::Arm {
         let encodings: Vec<([u8; 4], usize)> = instructions
             .iter()
@@ -431,15 +452,37 @@ unsafe fn disassembly_addresses_only_stack_or_literal(
     }
 }
 
-unsafe extern "C" fn on_memory_access(
+unsafe extern "C" fn on_memory_read(
+    vcpu_index: c_uint,
+    info: qemu_plugin_meminfo_t,
+    vaddr: u64,
+    userdata: *mut c_void,
+) {
+    // SAFETY: QEMU's arguments, passed on.
+    unsafe { on_memory_access(false, vcpu_index, info, vaddr, userdata) }
+}
+
+unsafe extern "C" fn on_memory_write(
+    vcpu_index: c_uint,
+    info: qemu_plugin_meminfo_t,
+    vaddr: u64,
+    userdata: *mut c_void,
+) {
+    // SAFETY: QEMU's arguments, passed on.
+    unsafe { on_memory_access(true, vcpu_index, info, vaddr, userdata) }
+}
+
+/// # Safety
+/// The arguments are those QEMU passed to a memory callback, used during it.
+#[inline(always)]
+unsafe fn on_memory_access(
+    is_store: bool,
     vcpu_index: c_uint,
     info: qemu_plugin_meminfo_t,
     vaddr: u64,
     userdata: *mut c_void,
 ) {
     let Some(plugin) = PLUGIN.get() else { return };
-    // SAFETY: `info` is the handle QEMU passed to this callback, valid until it returns.
-    let is_store = unsafe { qemu_plugin_mem_is_store(info) };
     let known_phys = is_store
         .then(|| {
             plugin
