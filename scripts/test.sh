@@ -22,7 +22,7 @@ step setup bash scripts/setup-debian.sh
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 step doc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
-run_tests() { cargo test --workspace 2>&1 | tee target/test-output.txt; }
+run_tests() { cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt; }
 step tests run_tests
 
 # Benchmarks in quick mode: they must build and run; their numbers are not asserted

@@ -1,10 +1,12 @@
 """Reads a trace the way analysts do, with DuckDB and pandas, and checks it.
 
-usage: check_trace.py TRACE EXPECTED_COUNTS_JSON MAX_VALUE
+usage: check_trace.py TRACE EXPECTED_COUNTS_JSON MAX_VALUE FORMAT_VERSION
 
 EXPECTED_COUNTS_JSON maps device name ("null" for no device) to its event count;
 MAX_VALUE is the largest `value` in the trace, compared exactly (values near 2**64
-must survive as unsigned 64-bit integers).
+must survive as unsigned 64-bit integers); FORMAT_VERSION is the version the Parquet
+metadata must carry (the writer's `mmio_export::FORMAT_VERSION`, passed in so that
+this script cannot go stale when the format changes).
 """
 
 import json
@@ -25,7 +27,7 @@ def expect(what, got, want):
         fail(f"{what}: got {got!r}, want {want!r}")
 
 
-def check_parquet(path, counts, max_value):
+def check_parquet(path, counts, max_value, format_version):
     con = duckdb.connect()
     rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
     types = {row[0]: row[1] for row in rows}
@@ -60,7 +62,8 @@ def check_parquet(path, counts, max_value):
     if counts:
         expect("pandas max(value)", int(frame["value"].max()), max_value)
     metadata = pq.read_metadata(path).metadata
-    expect("format version metadata", metadata.get(b"mmio_trace.format_version"), b"2")
+    expect("format version metadata", metadata.get(b"mmio_trace.format_version"),
+           format_version.encode())
     runs = con.execute(f"SELECT DISTINCT run FROM read_parquet('{path}')").fetchall()
     expect("one run a trace", [(metadata[b"mmio_trace.run"].decode(),)] if counts else [], runs)
     json.loads(metadata[b"mmio_trace.devices"])
@@ -86,9 +89,12 @@ def check_json_lines(path, counts, max_value):
 
 
 def main():
+    if len(sys.argv) != 5:
+        fail("usage: check_trace.py TRACE EXPECTED_COUNTS_JSON MAX_VALUE FORMAT_VERSION")
     path, counts, max_value = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+    format_version = sys.argv[4]
     if path.endswith(".parquet"):
-        check_parquet(path, counts, max_value)
+        check_parquet(path, counts, max_value, format_version)
     elif path.endswith((".jsonl", ".ndjson")):
         check_json_lines(path, counts, max_value)
     else:

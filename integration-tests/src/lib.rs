@@ -264,7 +264,8 @@ pub fn python_check(trace: &Path, expected_counts: &[(Option<&str>, u64)], max_v
             .arg(workspace_root().join("integration-tests/python/check_trace.py"))
             .arg(trace)
             .arg(serde_json::Value::Object(counts).to_string())
-            .arg(max_value.to_string()),
+            .arg(max_value.to_string())
+            .arg(mmio_export::FORMAT_VERSION.to_string()),
         "python3 check_trace.py (needs duckdb, pandas, pyarrow: scripts/setup-debian.sh)",
     );
 }
